@@ -1,0 +1,148 @@
+"""A thin warehouse adapter: the same calls on the embedded DuckDB file or on PostgreSQL.
+
+Connections are opened per operation and closed straight after: DuckDB allows a single writer
+process, and dbt runs in its own process between our writes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+
+from smartmarket.config import Settings
+from smartmarket.contracts import DATE, FLOAT, INTEGER, STRING, TIMESTAMP
+
+_DUCKDB_TYPES = {STRING: "VARCHAR", INTEGER: "BIGINT", FLOAT: "DOUBLE", DATE: "DATE", TIMESTAMP: "TIMESTAMP"}
+_POSTGRES_TYPES = {STRING: "TEXT", INTEGER: "BIGINT", FLOAT: "DOUBLE PRECISION", DATE: "DATE",
+                   TIMESTAMP: "TIMESTAMP"}
+
+
+def quote(name: str) -> str:
+    """Quote an identifier the same way on both engines (contract columns include `date`, `table`)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Warehouse:
+    """Runs SQL and bulk loads DataFrames on the configured engine."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.kind = settings.warehouse
+
+    # -- connections -------------------------------------------------------------------------------
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        if self.kind == "duckdb":
+            import duckdb
+
+            self.settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(self.settings.duckdb_path))
+            try:
+                yield con
+            finally:
+                con.close()
+        else:
+            import psycopg
+
+            con = psycopg.connect(self.settings.postgres.conninfo, autocommit=False)
+            try:
+                yield con
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+            finally:
+                con.close()
+
+    def column_type(self, logical_type: str) -> str:
+        return (_DUCKDB_TYPES if self.kind == "duckdb" else _POSTGRES_TYPES)[logical_type]
+
+    # -- queries -----------------------------------------------------------------------------------
+    def execute(self, sql: str, params: tuple | None = None) -> None:
+        with self.connect() as con:
+            if self.kind == "duckdb":
+                con.execute(sql, params or ())
+            else:
+                con.execute(sql, params)
+
+    def query_df(self, sql: str, params: tuple | None = None) -> pd.DataFrame:
+        with self.connect() as con:
+            return _query_df(con, self.kind, sql, params)
+
+    def scalar(self, sql: str, params: tuple | None = None) -> Any:
+        df = self.query_df(sql, params)
+        return None if df.empty else df.iat[0, 0]
+
+    def table_exists(self, qualified: str) -> bool:
+        schema, table = qualified.split(".", 1)
+        sql = ("select count(*) from information_schema.tables "
+               "where table_schema = %s and table_name = %s")
+        if self.kind == "duckdb":
+            sql = sql.replace("%s", "?")
+        return bool(self.scalar(sql, (schema, table)))
+
+    def row_count(self, qualified: str) -> int:
+        if not self.table_exists(qualified):
+            return 0
+        return int(self.scalar(f"select count(*) from {qualified}"))
+
+    # -- bulk load ---------------------------------------------------------------------------------
+    def create_table(self, con: Any, qualified: str, columns: list[tuple[str, str]]) -> None:
+        schema = qualified.split(".", 1)[0]
+        cols = ", ".join(f"{quote(n)} {self.column_type(t)}" for n, t in columns)
+        con.execute(f"create schema if not exists {schema}")
+        con.execute(f"create table if not exists {qualified} ({cols})")
+
+    def insert_new(self, con: Any, qualified: str, df: pd.DataFrame, key: list[str]) -> int:
+        """Insert the rows of `df` whose `key` is not in `qualified` yet; return how many went in.
+
+        `df` must have the table's columns in order. Rows with the same key inside `df` must have
+        been dropped by the caller (the caller counts them as duplicates).
+        """
+        if df.empty:
+            return 0
+        cols = ", ".join(quote(c) for c in df.columns)
+        match = " and ".join(f"t.{quote(k)} = s.{quote(k)}" for k in key)
+        if self.kind == "duckdb":
+            con.register("_incoming", df)
+            try:
+                before = con.execute(f"select count(*) from {qualified}").fetchone()[0]
+                con.execute(
+                    f"insert into {qualified} ({cols}) select {cols} from _incoming s "
+                    f"where not exists (select 1 from {qualified} t where {match})"
+                )
+                after = con.execute(f"select count(*) from {qualified}").fetchone()[0]
+            finally:
+                con.unregister("_incoming")
+            return int(after - before)
+        con.execute("create temp table if not exists _incoming (like " + qualified + ") on commit drop")
+        con.execute("truncate _incoming")
+        _copy_into(con, "_incoming", df)
+        cur = con.execute(
+            f"insert into {qualified} ({cols}) select {cols} from _incoming s "
+            f"where not exists (select 1 from {qualified} t where {match})"
+        )
+        return int(cur.rowcount)
+
+
+def _query_df(con: Any, kind: str, sql: str, params: tuple | None) -> pd.DataFrame:
+    if kind == "duckdb":
+        return con.execute(sql, params or ()).df()
+    cur = con.execute(sql, params)
+    if cur.description is None:
+        return pd.DataFrame()
+    names = [d.name for d in cur.description]
+    return pd.DataFrame(cur.fetchall(), columns=names)
+
+
+def _copy_into(con: Any, table: str, df: pd.DataFrame) -> None:
+    """COPY a DataFrame into a Postgres table through an in-memory CSV (far faster than INSERTs)."""
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f")
+    cols = ", ".join(quote(c) for c in df.columns)
+    with con.cursor() as cur, cur.copy(f"copy {table} ({cols}) from stdin with (format csv, null '\\N')") as cp:
+        cp.write(buf.getvalue())
