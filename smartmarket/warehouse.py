@@ -35,14 +35,23 @@ class Warehouse:
 
     # -- connections -------------------------------------------------------------------------------
     @contextmanager
-    def connect(self) -> Iterator[Any]:
+    def connect(self, transaction: bool = False) -> Iterator[Any]:
+        """Open a connection; with `transaction`, everything done through it commits or rolls back as one."""
         if self.kind == "duckdb":
             import duckdb
 
             self.settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(self.settings.duckdb_path))
             try:
+                if transaction:
+                    run(con, "begin transaction")
                 yield con
+                if transaction:
+                    run(con, "commit")
+            except BaseException:
+                if transaction:
+                    run(con, "rollback")
+                raise
             finally:
                 con.close()
         else:
@@ -64,10 +73,7 @@ class Warehouse:
     # -- queries -----------------------------------------------------------------------------------
     def execute(self, sql: str, params: tuple | None = None) -> None:
         with self.connect() as con:
-            if self.kind == "duckdb":
-                con.execute(sql, params or ())
-            else:
-                con.execute(sql, params)
+            run(con, sql, params)
 
     def query_df(self, sql: str, params: tuple | None = None) -> pd.DataFrame:
         with self.connect() as con:
@@ -94,8 +100,8 @@ class Warehouse:
     def create_table(self, con: Any, qualified: str, columns: list[tuple[str, str]]) -> None:
         schema = qualified.split(".", 1)[0]
         cols = ", ".join(f"{quote(n)} {self.column_type(t)}" for n, t in columns)
-        con.execute(f"create schema if not exists {schema}")
-        con.execute(f"create table if not exists {qualified} ({cols})")
+        run(con, f"create schema if not exists {schema}")
+        run(con, f"create table if not exists {qualified} ({cols})")
 
     def insert_new(self, con: Any, qualified: str, df: pd.DataFrame, key: list[str]) -> int:
         """Insert the rows of `df` whose `key` is not in `qualified` yet; return how many went in.
@@ -110,15 +116,14 @@ class Warehouse:
         if self.kind == "duckdb":
             con.register("_incoming", df)
             try:
-                before = con.execute(f"select count(*) from {qualified}").fetchone()[0]
-                con.execute(
+                # DuckDB answers an INSERT with the number of rows it inserted.
+                inserted = con.execute(
                     f"insert into {qualified} ({cols}) select {cols} from _incoming s "
                     f"where not exists (select 1 from {qualified} t where {match})"
-                )
-                after = con.execute(f"select count(*) from {qualified}").fetchone()[0]
+                ).fetchall()[0][0]
             finally:
                 con.unregister("_incoming")
-            return int(after - before)
+            return int(inserted)
         con.execute("create temp table if not exists _incoming (like " + qualified + ") on commit drop")
         con.execute("truncate _incoming")
         _copy_into(con, "_incoming", df)
@@ -127,6 +132,14 @@ class Warehouse:
             f"where not exists (select 1 from {qualified} t where {match})"
         )
         return int(cur.rowcount)
+
+
+def run(con: Any, sql: str, params: tuple | None = None) -> None:
+    """Execute a statement to completion on either engine (DuckDB 2 wants every result consumed)."""
+    if type(con).__module__.lstrip("_") == "duckdb":
+        con.execute(sql, params or ()).fetchall()
+    else:
+        con.execute(sql, params)
 
 
 def _query_df(con: Any, kind: str, sql: str, params: tuple | None) -> pd.DataFrame:
