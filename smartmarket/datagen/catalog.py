@@ -13,14 +13,43 @@ from smartmarket.datagen.sizes import TenantSpec
 
 # category -> (item names, low price, high price, seasonal amplitude, seasonal peak day-of-year)
 _GROCER = {
-    "dairy": (["Whole Milk 1L", "Greek Yogurt", "Cheddar 200g", "Butter 250g", "Eggs x12"], 0.9, 4.5, 0.03, 20),
+    "dairy": (
+        ["Whole Milk 1L", "Greek Yogurt", "Cheddar 200g", "Butter 250g", "Eggs x12"],
+        0.9,
+        4.5,
+        0.03,
+        20,
+    ),
     "bakery": (["Sourdough Loaf", "Croissant", "Bagels x4", "Rye Bread", "Muffin"], 0.8, 4.0, 0.05, 350),
-    "produce": (["Bananas 1kg", "Apples 1kg", "Tomatoes 500g", "Strawberries", "Potatoes 2kg"], 1.0, 4.5, 0.2, 180),
-    "beverages": (["Orange Juice 1L", "Sparkling Water", "Cola 2L", "Green Tea", "Ground Coffee"], 1.0, 8.0,
-                  0.15, 200),
-    "pantry": (["Pasta 500g", "Basmati Rice 1kg", "Olive Oil", "Tomato Sauce", "Oats 1kg"], 0.9, 9.0, 0.05, 340),
+    "produce": (
+        ["Bananas 1kg", "Apples 1kg", "Tomatoes 500g", "Strawberries", "Potatoes 2kg"],
+        1.0,
+        4.5,
+        0.2,
+        180,
+    ),
+    "beverages": (
+        ["Orange Juice 1L", "Sparkling Water", "Cola 2L", "Green Tea", "Ground Coffee"],
+        1.0,
+        8.0,
+        0.15,
+        200,
+    ),
+    "pantry": (
+        ["Pasta 500g", "Basmati Rice 1kg", "Olive Oil", "Tomato Sauce", "Oats 1kg"],
+        0.9,
+        9.0,
+        0.05,
+        340,
+    ),
     "snacks": (["Crisps", "Dark Chocolate", "Mixed Nuts", "Cookies", "Popcorn"], 0.9, 5.0, 0.1, 355),
-    "household": (["Dish Soap", "Paper Towels", "Laundry Liquid", "Bin Bags", "Sponges"], 1.5, 11.0, 0.02, 100),
+    "household": (
+        ["Dish Soap", "Paper Towels", "Laundry Liquid", "Bin Bags", "Sponges"],
+        1.5,
+        11.0,
+        0.02,
+        100,
+    ),
 }
 _FASHION = {
     "outerwear": (["Wool Coat", "Puffer Jacket", "Trench Coat", "Parka"], 80, 220, 0.8, 340),
@@ -71,7 +100,9 @@ def _pick_names(rng: np.random.Generator, table: dict, n: int) -> list[tuple[str
     return out
 
 
-def build_catalog(tenant: TenantSpec, profile: Profile, cal: Calendar, seed: int, tenant_index: int) -> Catalog:
+def build_catalog(
+    tenant: TenantSpec, profile: Profile, cal: Calendar, seed: int, tenant_index: int
+) -> Catalog:
     rng = np.random.default_rng(np.random.SeedSequence([seed, tenant_index, 1]))
     n = tenant.n_products
     table = {"grocer": _GROCER, "fashion": _FASHION, "jeweller": _JEWELLER}[tenant.kind]
@@ -84,7 +115,9 @@ def build_catalog(tenant: TenantSpec, profile: Profile, cal: Calendar, seed: int
             "category": cat,
             "popularity": float(rng.lognormal(0.0, 0.6)),
             # A few products launch during the history: they have no demand before their launch day.
-            "launch_day": int(rng.integers(cal.n_days // 4, cal.n_days * 3 // 4)) if rng.random() < 0.1 else 0,
+            "launch_day": int(rng.integers(cal.n_days // 4, cal.n_days * 3 // 4))
+            if rng.random() < 0.1
+            else 0,
             "trend_per_year": float(rng.normal(0.0, 0.12)),
             "grams": np.nan,
             "purity": 0,
@@ -93,18 +126,32 @@ def build_catalog(tenant: TenantSpec, profile: Profile, cal: Calendar, seed: int
         if tenant.kind == "jeweller":
             grams = float(np.round(rng.uniform(spec[1], spec[2]), 1))
             purity = int(rng.choice(spec[3]))
-            row.update(grams=grams, purity=purity, making_charge=float(np.round(rng.uniform(0.08, 0.2), 3)),
-                       product_name=f"{_KARAT[purity]} Gold {name} {grams:g}g", base_price=np.nan,
-                       qty_extra=0.02, season_amp=0.0, season_peak=0.0, cost_ratio=np.nan,
-                       lead_time_days=int(rng.integers(14, 45)))
+            row.update(
+                grams=grams,
+                purity=purity,
+                making_charge=float(np.round(rng.uniform(0.08, 0.2), 3)),
+                product_name=f"{_KARAT[purity]} Gold {name} {grams:g}g",
+                base_price=np.nan,
+                qty_extra=0.02,
+                season_amp=0.0,
+                season_peak=0.0,
+                cost_ratio=np.nan,
+                lead_time_days=int(rng.integers(14, 45)),
+            )
         else:
             low, high, amp, peak = spec[1], spec[2], spec[3], spec[4]
             qty_extra = float(rng.uniform(0.2, 1.2)) if tenant.kind == "grocer" else 0.08
-            row.update(product_name=name, base_price=float(np.round(np.exp(rng.uniform(np.log(low), np.log(high))), 2)),
-                       qty_extra=qty_extra, season_amp=float(amp * rng.uniform(0.7, 1.3)),
-                       season_peak=float(peak + rng.normal(0, 10)),
-                       cost_ratio=float(rng.uniform(0.55, 0.75) if tenant.kind == "grocer" else rng.uniform(0.35, 0.5)),
-                       lead_time_days=int(rng.integers(2, 7) if tenant.kind == "grocer" else rng.integers(21, 60)))
+            row.update(
+                product_name=name,
+                base_price=float(np.round(np.exp(rng.uniform(np.log(low), np.log(high))), 2)),
+                qty_extra=qty_extra,
+                season_amp=float(amp * rng.uniform(0.7, 1.3)),
+                season_peak=float(peak + rng.normal(0, 10)),
+                cost_ratio=float(
+                    rng.uniform(0.55, 0.75) if tenant.kind == "grocer" else rng.uniform(0.35, 0.5)
+                ),
+                lead_time_days=int(rng.integers(2, 7) if tenant.kind == "grocer" else rng.integers(21, 60)),
+            )
         rows.append(row)
     products = pd.DataFrame(rows)
     for text in ("product_id", "product_name", "category"):
@@ -124,8 +171,9 @@ class ProductDays:
     qty_per_line: np.ndarray  # expected units per line, per product
 
 
-def product_days(catalog: Catalog, profile: Profile, cal: Calendar, gold_999: np.ndarray, seed: int,
-                 tenant_index: int) -> ProductDays:
+def product_days(
+    catalog: Catalog, profile: Profile, cal: Calendar, gold_999: np.ndarray, seed: int, tenant_index: int
+) -> ProductDays:
     rng = np.random.default_rng(np.random.SeedSequence([seed, tenant_index, 2]))
     p = catalog.products
     days = np.arange(cal.n_days)[:, None]
@@ -147,15 +195,20 @@ def product_days(catalog: Catalog, profile: Profile, cal: Calendar, gold_999: np
             start = int(rng.integers(0, cal.n_days))
             length = int(rng.integers(profile.promo_days[0], profile.promo_days[1] + 1))
             depth = float(np.round(rng.uniform(*profile.promo_cut), 2))
-            cut[start:start + length, j] = np.maximum(cut[start:start + length, j], depth)
+            cut[start : start + length, j] = np.maximum(cut[start : start + length, j], depth)
 
     price_cents = np.maximum(np.round(list_price * (1 - cut) * 100), 1).astype(np.int64)
 
     years = days / 365.25
     seasonal = 1 + p["season_amp"].to_numpy()[None, :] * np.cos(
-        2 * np.pi * (cal.day_of_year[:, None] - p["season_peak"].to_numpy()[None, :]) / 365.25)
-    weight = (p["popularity"].to_numpy()[None, :] * np.exp(p["trend_per_year"].to_numpy()[None, :] * years)
-              * np.clip(seasonal, 0.05, None) * (1 - cut) ** -profile.elasticity
-              * (days >= p["launch_day"].to_numpy()[None, :]))
+        2 * np.pi * (cal.day_of_year[:, None] - p["season_peak"].to_numpy()[None, :]) / 365.25
+    )
+    weight = (
+        p["popularity"].to_numpy()[None, :]
+        * np.exp(p["trend_per_year"].to_numpy()[None, :] * years)
+        * np.clip(seasonal, 0.05, None)
+        * (1 - cut) ** -profile.elasticity
+        * (days >= p["launch_day"].to_numpy()[None, :])
+    )
     choice = weight / weight.sum(axis=1, keepdims=True)
     return ProductDays(list_price, cut, price_cents, choice, 1 + p["qty_extra"].to_numpy())

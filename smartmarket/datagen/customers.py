@@ -24,7 +24,9 @@ class Customers:
         return len(self.ids)
 
 
-def build_customers(tenant: TenantSpec, profile: Profile, cal: Calendar, seed: int, tenant_index: int) -> Customers:
+def build_customers(
+    tenant: TenantSpec, profile: Profile, cal: Calendar, seed: int, tenant_index: int
+) -> Customers:
     rng = np.random.default_rng(np.random.SeedSequence([seed, tenant_index, 3]))
     n = tenant.n_customers
     rate = rng.gamma(profile.rate_shape, profile.mean_rate / profile.rate_shape, n)

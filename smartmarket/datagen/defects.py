@@ -15,7 +15,9 @@ def empty_counts() -> dict[str, int]:
     return dict.fromkeys(DEFECT_KINDS, 0)
 
 
-def inject_defects(lines: list[str], rate: float, rng: np.random.Generator) -> tuple[list[str], dict[str, int]]:
+def inject_defects(
+    lines: list[str], rate: float, rng: np.random.Generator
+) -> tuple[list[str], dict[str, int]]:
     """Corrupt distinct clean rows: about rate/5 of the rows for each defect kind.
 
     Each affected row carries exactly one defect, so downstream counts can be checked exactly.
@@ -40,7 +42,7 @@ def inject_defects(lines: list[str], rate: float, rng: np.random.Generator) -> t
                 if rng.random() < 0.5:
                     fields[_QTY] = "abc"
                 else:
-                    fields = fields[:_QTY + 1]  # a truncated line: too few fields
+                    fields = fields[: _QTY + 1]  # a truncated line: too few fields
             elif kind == "negative_prices":
                 cents = round(float(fields[_PRICE]) * 100)
                 fields[_PRICE] = f"{-cents / 100:.2f}"
@@ -56,7 +58,7 @@ def inject_defects(lines: list[str], rate: float, rng: np.random.Generator) -> t
         spliced: list[str] = []
         prev = 0
         for i in dups:
-            spliced.extend(out[prev:i + 1])
+            spliced.extend(out[prev : i + 1])
             spliced.append(out[i])
             prev = i + 1
         spliced.extend(out[prev:])

@@ -25,8 +25,10 @@ DIAMOND_PRICE_PARAMS: dict[str, Any] = {
     "color": dict(zip(DIAMOND_COLORS, (0.70, 0.78, 0.86, 0.94, 1.00, 1.06, 1.15), strict=True)),
     "clarity": dict(zip(DIAMOND_CLARITIES, (0.55, 0.75, 0.85, 0.95, 1.00, 1.08, 1.15, 1.28), strict=True)),
     "noise_sigma": 0.12,
-    "formula": "price = a * carat**b * cut[cut] * color[color] * clarity[clarity] * exp(eps), eps ~ N(0, sigma);"
-    " the noise-free price is the median price",
+    "formula": (
+        "price = a * carat**b * cut[cut] * color[color] * clarity[clarity] * exp(eps), eps ~ N(0, sigma);"
+        " the noise-free price is the median price"
+    ),
 }
 
 _CUT_PROBS = (0.03, 0.09, 0.22, 0.26, 0.40)
@@ -57,14 +59,21 @@ def price_per_gram(walks: dict[str, np.ndarray], metal: str, purity: int) -> np.
 def metal_price_frame(cal: Calendar, walks: dict[str, np.ndarray]) -> pd.DataFrame:
     series = [("gold", p) for p in GOLD_PURITIES] + [("silver", 999), ("platinum", 999)]
     frames = [
-        pd.DataFrame({"day": np.arange(cal.n_days), "metal": metal, "purity": purity,
-                      "price_per_gram": price_per_gram(walks, metal, purity)})
+        pd.DataFrame(
+            {
+                "day": np.arange(cal.n_days),
+                "metal": metal,
+                "purity": purity,
+                "price_per_gram": price_per_gram(walks, metal, purity),
+            }
+        )
         for metal, purity in series
     ]
     df = pd.concat(frames, ignore_index=True)
     order = {m: i for i, (m, _) in enumerate(series)}
-    df = df.sort_values(["day", "metal", "purity"], key=lambda c: c.map(order) if c.name == "metal" else c,
-                        kind="stable")
+    df = df.sort_values(
+        ["day", "metal", "purity"], key=lambda c: c.map(order) if c.name == "metal" else c, kind="stable"
+    )
     df["date"] = np.asarray(cal.date_strings)[df["day"].to_numpy()]
     df["currency"] = "USD"
     df["source"] = "synthetic"
@@ -88,12 +97,16 @@ def true_diamond_price(df: pd.DataFrame, params: dict[str, Any] | None = None) -
 def diamond_frame(cal: Calendar, n_rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(np.random.SeedSequence([seed, 9002]))
     carat = np.round(np.clip(rng.lognormal(np.log(0.6), 0.55, n_rows), 0.2, 4.0), 2)
-    df = pd.DataFrame({
-        "carat": carat,
-        "cut": np.asarray(DIAMOND_CUTS)[rng.choice(len(DIAMOND_CUTS), n_rows, p=_CUT_PROBS)],
-        "color": np.asarray(DIAMOND_COLORS)[rng.choice(len(DIAMOND_COLORS), n_rows, p=_COLOR_PROBS)],
-        "clarity": np.asarray(DIAMOND_CLARITIES)[rng.choice(len(DIAMOND_CLARITIES), n_rows, p=_CLARITY_PROBS)],
-    })
+    df = pd.DataFrame(
+        {
+            "carat": carat,
+            "cut": np.asarray(DIAMOND_CUTS)[rng.choice(len(DIAMOND_CUTS), n_rows, p=_CUT_PROBS)],
+            "color": np.asarray(DIAMOND_COLORS)[rng.choice(len(DIAMOND_COLORS), n_rows, p=_COLOR_PROBS)],
+            "clarity": np.asarray(DIAMOND_CLARITIES)[
+                rng.choice(len(DIAMOND_CLARITIES), n_rows, p=_CLARITY_PROBS)
+            ],
+        }
+    )
     noise = rng.normal(0.0, DIAMOND_PRICE_PARAMS["noise_sigma"], n_rows)
     df["price"] = np.round(true_diamond_price(df) * np.exp(noise), 2)
     # Geometry of a round brilliant: diameter grows with the cube root of weight.

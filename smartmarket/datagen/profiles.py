@@ -51,7 +51,9 @@ class Profile:
     promo_cut: tuple[float, float]
     elasticity: float  # demand uplift of a price cut: (1 - cut) ** -elasticity
     sales: tuple[SaleWindow, ...] = field(default_factory=tuple)
-    sale_festivals: tuple[str, ...] = field(default_factory=tuple)  # festivals that come with a shop-wide sale
+    sale_festivals: tuple[str, ...] = field(
+        default_factory=tuple
+    )  # festivals that come with a shop-wide sale
     sale_festival_cut: float = 0.0
 
 

@@ -23,7 +23,12 @@ def _black_friday(year: int) -> dt.date:
 
 def festival_date(name: str, year: int) -> dt.date:
     fixed = {"christmas": (12, 25), "valentines": (2, 14), "new_year": (1, 1)}
-    tables = {"diwali": _DIWALI, "dhanteras": _DHANTERAS, "akshaya_tritiya": _AKSHAYA_TRITIYA, "easter": _EASTER}
+    tables = {
+        "diwali": _DIWALI,
+        "dhanteras": _DHANTERAS,
+        "akshaya_tritiya": _AKSHAYA_TRITIYA,
+        "easter": _EASTER,
+    }
     if name in fixed:
         return dt.date(year, *fixed[name])
     if name == "black_friday":
@@ -110,6 +115,12 @@ def traffic_multiplier(cal: Calendar, profile: Profile) -> np.ndarray:
     trend = np.exp(profile.trend_per_year * cal.years_since_start)
     # A shop-wide sale brings extra visitors; cannibalisation between products is handled by the choice model.
     sale_traffic = (1.0 - sale_cut(cal, profile)) ** -1.0
-    s = (weekly * yearly_multiplier(cal, profile.yearly) * festival_multiplier(cal, profile.festivals)
-         * trend * sale_traffic * closures(cal))
+    s = (
+        weekly
+        * yearly_multiplier(cal, profile.yearly)
+        * festival_multiplier(cal, profile.festivals)
+        * trend
+        * sale_traffic
+        * closures(cal)
+    )
     return s / s.mean()

@@ -49,7 +49,9 @@ def quarters(cal: Calendar) -> list[tuple[int, int, str]]:
         year, q = year + (q == 3), (q + 1) % 4
 
 
-def expected_units(traffic: np.ndarray, customers: Customers, profile: Profile, pdays: ProductDays) -> np.ndarray:
+def expected_units(
+    traffic: np.ndarray, customers: Customers, profile: Profile, pdays: ProductDays
+) -> np.ndarray:
     """Expected gross units sold per day x product: the true demand curve."""
     visits = traffic * (alive_rate_by_day(customers, len(traffic)) + customers.walkin_rate)
     return visits[:, None] * (1 + profile.extra_lines) * pdays.choice * pdays.qty_per_line[None, :]
@@ -74,8 +76,9 @@ def simulate_tenant(
 ) -> TenantTransactions:
     tenant = catalog.tenant
     n_prod, n_cust = catalog.n, customers.n
-    result = TenantTransactions(gross_units=np.zeros((cal.n_days, n_prod)),
-                                returned_units=np.zeros((cal.n_days, n_prod)))
+    result = TenantTransactions(
+        gross_units=np.zeros((cal.n_days, n_prod)), returned_units=np.zeros((cal.n_days, n_prod))
+    )
     cum_traffic = np.concatenate([[0.0], np.cumsum(traffic)])
     cum_choice = np.cumsum(pdays.choice, axis=1)
     cum_choice[:, -1] = 1.0
@@ -86,7 +89,9 @@ def simulate_tenant(
     churns = np.append(customers.churn_day, cal.n_days)
 
     p = catalog.products
-    product_text = [f"{a},{b},{c}" for a, b, c in zip(p["product_id"], p["product_name"], p["category"], strict=True)]
+    product_text = [
+        f"{a},{b},{c}" for a, b, c in zip(p["product_id"], p["product_name"], p["category"], strict=True)
+    ]
     customer_text = [*customers.ids, ""]  # the last index is the anonymous walk-in shopper
     pay_text = list(profile.payment_methods)
     open_s, close_s = profile.open_hour * 3600, profile.close_hour * 3600
@@ -110,7 +115,7 @@ def simulate_tenant(
         line_day = vday[line_visit]
         pos = np.searchsorted(flat_choice, line_day + rng.random(len(line_visit)), side="right")
         line_prod = np.clip(pos - line_day * n_prod, 0, n_prod - 1)
-        line_qty = 1 + rng.poisson(profile.extra_lines * 0 + (pdays.qty_per_line - 1)[line_prod])
+        line_qty = 1 + rng.poisson((pdays.qty_per_line - 1)[line_prod])
         # The same product twice in one basket becomes one line with the summed quantity.
         keys, inverse = np.unique(line_visit * n_prod + line_prod, return_inverse=True)
         qty = np.bincount(inverse, weights=line_qty).astype(np.int64)
@@ -126,8 +131,12 @@ def simulate_tenant(
         back &= (rday < cal.n_days) & (rday < churns[who])
         extra = np.maximum(qty - 1, 0)
         new_returns = {
-            "day": rday[back], "cust": who[back], "prod": prod[back],
-            "qty": 1 + rng.binomial(extra[back], _RETURN_KEEP_SHARE), "price": price[back], "pay": vpay[visit][back],
+            "day": rday[back],
+            "cust": who[back],
+            "prod": prod[back],
+            "qty": 1 + rng.binomial(extra[back], _RETURN_KEEP_SHARE),
+            "price": price[back],
+            "pay": vpay[visit][back],
         }
         returns = {k: np.concatenate([carry[k], new_returns[k]]) for k in carry}
         now = returns["day"] < hi
@@ -163,8 +172,11 @@ def simulate_tenant(
             for inv, d, t, c, j, q, pc, m in zip(*(a.tolist() for a in cols), strict=True)
         ]
         if defect_rate > 0:
-            lines, counts = inject_defects(lines, defect_rate,
-                                           np.random.default_rng(np.random.SeedSequence([seed, tenant_index, 5, chunk])))
+            lines, counts = inject_defects(
+                lines,
+                defect_rate,
+                np.random.default_rng(np.random.SeedSequence([seed, tenant_index, 5, chunk])),
+            )
             for k, v in counts.items():
                 result.defects[k] += v
         path = out_dir / "landing" / "transactions" / f"{tenant.tenant_id}_{label}.csv"

@@ -215,15 +215,23 @@ def _load(warehouse: Warehouse, con: object, contract: Contract, path: Path, sou
             for n, reason in zip(quarantine["_row_number"], quarantine["_reason"], strict=True):
                 if len(result.examples) < 10:
                     result.examples.append(f"{source} row {n}: {reason}")
+    if result.rows_read == 0:
+        notes.append("no data rows (header only)")
     result.message = "; ".join(notes)
     if file_reason:
         result.status = "rejected"
         result.message = f"{source}: {file_reason}" + (f" ({'; '.join(notes[1:])})" if notes[1:] else "")
 
 
+def _printable(value: str) -> str:
+    # Undecodable bytes were kept as surrogates by the reader; store them as \xNN escapes.
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _record_json(columns: list[str], fields: list[str]) -> str:
     import json
 
+    fields = [_printable(f) for f in fields]
     if len(fields) == len(columns):
         return json.dumps(dict(zip(columns, fields, strict=True)), ensure_ascii=False,
                           default=str)[:20_000]

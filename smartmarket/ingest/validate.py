@@ -192,9 +192,8 @@ def _derive(typed: pd.DataFrame, frame: pd.DataFrame, contract: Contract, mappin
             for rec in context.to_dict("records"):
                 try:
                     values.append(template.format(**rec))
-                except (KeyError, ValueError, TypeError) as exc:
-                    values.append(None)
-                    _ = exc
+                except (KeyError, ValueError, TypeError):
+                    values.append(None)  # reported below as a row the template cannot build
             series = pd.Series(values, index=typed.index, dtype=object)
             reasons.add(series.isna().to_numpy(), f"{name} cannot be derived from template {template!r}")
             typed[name] = series if col.type == STRING else series.astype("float64")

@@ -1,0 +1,14 @@
+"""The SmartMarket code location: merges each domain's definitions and binds the shared resources."""
+
+
+import dagster as dg
+
+from orchestration import automation, ingest, transform
+from orchestration.resources import WarehouseResource
+
+defs = dg.Definitions.merge(
+    ingest.defs,
+    transform.defs,
+    automation.defs,
+    dg.Definitions(resources={"warehouse": WarehouseResource(), "dbt": transform.dbt_resource()}),
+)

@@ -1,0 +1,65 @@
+"""Ingestion assets: one per landing kind, writing `raw.<kind>` and `quarantine.<kind>`."""
+
+
+import dagster as dg
+
+from orchestration.resources import WarehouseResource
+from smartmarket.contracts import KINDS
+from smartmarket.ingest.loader import KindResult, ingest_kind
+
+INGEST_GROUP = "ingest"
+# DuckDB allows one writer at a time: every asset that writes the warehouse shares this pool key.
+WAREHOUSE_TAGS = {"dagster/concurrency_key": "warehouse"}
+
+
+def raw_key(kind: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", kind])
+
+
+def ingestion_metadata(result: KindResult, quarantine_table: str) -> dict[str, dg.MetadataValue]:
+    meta: dict[str, object] = dict(result.as_metadata())
+    meta["accounting_balanced"] = all(f.balanced for f in result.files)
+    meta["quarantine_table"] = quarantine_table
+    if result.files:
+        lines = ["| file | status | read | loaded | quarantined | duplicates | note |", "|---|---|---|---|---|---|---|"]
+        for f in result.files[:200]:
+            lines.append(f"| {f.source_file} | {f.status} | {f.rows_read:,} | {f.rows_loaded:,} | "
+                         f"{f.rows_quarantined:,} | {f.rows_duplicate:,} | {f.message[:200]} |")
+        meta["files"] = dg.MetadataValue.md("\n".join(lines))
+    reasons: dict[str, int] = {}
+    examples: list[str] = []
+    for f in result.files:
+        for reason, n in f.reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+        examples.extend(f.examples)
+    if reasons:
+        top = sorted(reasons.items(), key=lambda kv: -kv[1])[:20]
+        meta["quarantine_reasons"] = dg.MetadataValue.md(
+            "\n".join(f"- {n:,} x {reason}" for reason, n in top))
+        meta["quarantine_examples"] = dg.MetadataValue.md("\n".join(f"- {e}" for e in examples[:10]))
+    return {k: v if isinstance(v, dg.MetadataValue) else dg.MetadataValue.text(str(v)) if isinstance(v, str)
+            else v for k, v in meta.items()}
+
+
+def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=raw_key(kind),
+        group_name=INGEST_GROUP,
+        description=f"New files from landing/{kind}/ validated against the {kind} contract: good rows in "
+                    f"raw.{kind} (with lineage), rejected rows in quarantine.{kind} with a reason.",
+        op_tags=WAREHOUSE_TAGS,
+        kinds={"python", "csv"},
+    )
+    def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        settings = warehouse.settings()
+        result = ingest_kind(settings, kind, tenants=warehouse.tenants(), progress=context.log.info)
+        for f in result.files:
+            if f.status == "rejected":
+                context.log.warning(f"rejected {f.message}")
+        return dg.MaterializeResult(metadata=ingestion_metadata(result, f"quarantine.{kind}"))
+
+    return _ingest
+
+
+ingest_assets = [build_ingest_asset(kind) for kind in KINDS]
+defs = dg.Definitions(assets=ingest_assets)

@@ -1,0 +1,345 @@
+"""The data generator: reproducible bytes, canonical contracts, exact defects, honest ground truth."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from smartmarket.contracts import CONTRACTS, KINDS
+from smartmarket.datagen import GenerationReport, generate, true_diamond_price
+from smartmarket.datagen.__main__ import main
+
+DEFECT_KEYS = {"duplicate_rows", "malformed_rows", "negative_prices", "bad_dates", "unknown_products"}
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GenerationReport]:
+    out = tmp_path_factory.mktemp("clean")
+    return out, generate(out, size="tiny", seed=7)
+
+
+@pytest.fixture(scope="module")
+def defective(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GenerationReport]:
+    out = tmp_path_factory.mktemp("defective")
+    return out, generate(out, size="tiny", seed=7, defect_rate=0.05)
+
+
+def _all_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _rows(paths: list[Path]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for path in paths:
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            next(reader)
+            rows.extend(reader)
+    return rows
+
+
+def _transactions(report: GenerationReport) -> pd.DataFrame:
+    df = pd.concat(
+        [
+            pd.read_csv(p, dtype={"customer_id": str, "invoice_id": str}, keep_default_na=False, na_values=[])
+            for p in report.files["transactions"]
+        ],
+        ignore_index=True,
+    )
+    df["ts"] = pd.to_datetime(df["transaction_ts"], format="%Y-%m-%d %H:%M:%S")
+    return df
+
+
+def test_same_seed_gives_identical_bytes_and_another_seed_does_not(clean, tmp_path):
+    out, _ = clean
+    again = generate(tmp_path / "again", size="tiny", seed=7)
+    first, second = _all_files(out), _all_files(tmp_path / "again")
+    assert set(first) == set(second)
+    assert len([k for k in first if k.startswith("landing/transactions/")]) == len(
+        again.files["transactions"]
+    )
+    for name in first:
+        assert first[name] == second[name], name
+
+    other = generate(tmp_path / "other", size="tiny", seed=8)
+    third = _all_files(tmp_path / "other")
+    for kind in KINDS:
+        for path in other.files[kind]:
+            rel = path.relative_to(tmp_path / "other").as_posix()
+            assert third[rel] != first[rel], rel
+
+
+def test_every_landing_file_has_the_canonical_header_and_report_counts_rows(clean):
+    out, report = clean
+    assert set(report.rows) == set(KINDS)
+    for kind in KINDS:
+        assert report.files[kind], kind
+        total = 0
+        for path in report.files[kind]:
+            assert path.is_relative_to(out / "landing" / kind)
+            text = path.read_text(encoding="utf-8")
+            lines = text.split("\n")
+            assert lines[0] == ",".join(CONTRACTS[kind].names)
+            assert text.endswith("\n") and "\r" not in text
+            total += len(lines) - 2
+        assert total == report.rows[kind], kind
+    assert 2_000 <= report.rows["transactions"] <= 15_000
+    assert report.tenants == ["jeweller_01", "grocer_01", "fashion_01"]
+    assert (report.start_date, report.end_date) == (dt.date(2024, 7, 1), dt.date(2025, 12, 31))
+    assert report.defects == dict.fromkeys(DEFECT_KEYS, 0)
+
+
+def _classify(rows: list[list[str]], catalog: dict[str, set[str]]) -> dict[str, int]:
+    counts = dict.fromkeys(DEFECT_KEYS, 0)
+    previous = None
+    for row in rows:
+        if row == previous:
+            counts["duplicate_rows"] += 1
+            continue
+        previous = row
+        if len(row) != len(CONTRACTS["transactions"].names):
+            counts["malformed_rows"] += 1
+            continue
+        tenant, _, ts, _, product, _, _, qty, price, amount, _, _ = row
+        try:
+            q, p, a = int(qty), float(price), float(amount)
+        except ValueError:
+            counts["malformed_rows"] += 1
+            continue
+        try:
+            dt.datetime.strptime(ts, "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            counts["bad_dates"] += 1
+            continue
+        assert a == pytest.approx(round(q * p, 2), abs=1e-9)
+        if p < 0:
+            counts["negative_prices"] += 1
+        elif product not in catalog[tenant]:
+            counts["unknown_products"] += 1
+    return counts
+
+
+def test_defect_switch_injects_exactly_the_reported_counts(clean, defective):
+    out, report = defective
+    products = pd.read_parquet(out / "ground_truth" / "products.parquet")
+    catalog = products.groupby("tenant_id")["product_id"].agg(set).to_dict()
+    found = _classify(_rows(report.files["transactions"]), catalog)
+    assert found == report.defects
+    assert set(report.defects) == DEFECT_KEYS
+    clean_rows = clean[1].rows["transactions"]
+    for kind, n in report.defects.items():
+        # About rate/5 of the rows each: 1% of a few thousand rows.
+        assert 0.003 * clean_rows <= n <= 0.02 * clean_rows, (kind, n)
+    assert report.rows["transactions"] == clean_rows + report.defects["duplicate_rows"]
+    assert _classify(_rows(clean[1].files["transactions"]), catalog) == dict.fromkeys(DEFECT_KEYS, 0)
+    manifest = json.loads((out / "ground_truth" / "generation_report.json").read_text())
+    assert manifest["defects"] == report.defects
+
+
+def test_clean_transactions_are_internally_consistent(clean):
+    _out, report = clean
+    tx = _transactions(report)
+    assert np.allclose(tx["amount"], np.round(tx["quantity"] * tx["unit_price"], 2), atol=1e-9)
+    assert (tx["unit_price"] > 0).all() and (tx["quantity"] != 0).all()
+    assert (tx["product_name"] != "").all() and (tx["category"] != "").all()
+    assert (tx["payment_method"] != "").all()
+    assert tx.groupby("tenant_id")["currency"].nunique().eq(1).all()
+    # One invoice is one basket: one time, one customer, each product once.
+    per_invoice = tx.groupby(["tenant_id", "invoice_id"]).agg(
+        ts=("ts", "nunique"), cust=("customer_id", "nunique")
+    )
+    assert (per_invoice == 1).all().all()
+    assert not tx.duplicated(["tenant_id", "invoice_id", "product_id"]).any()
+    assert tx.groupby("tenant_id")["invoice_id"].nunique().min() > 0
+    assert (tx.groupby(["tenant_id", "invoice_id"]).size() > 1).any()
+    walk_in = tx["customer_id"] == ""
+    assert 0.05 < walk_in.mean() < 0.5
+    assert (tx.loc[walk_in, "quantity"] > 0).all()
+    for tenant, part in tx.groupby("tenant_id"):
+        dates = part["ts"].dt.date
+        assert dates.min() >= report.start_date and dates.max() <= report.end_date, tenant
+
+
+def test_returns_never_exceed_prior_purchases_at_the_same_price(clean):
+    _, report = clean
+    tx = _transactions(report)
+    returns = tx[tx["quantity"] < 0]
+    assert len(returns) > 0 and (returns["customer_id"] != "").all()
+    assert returns.groupby("tenant_id").size()["fashion_01"] > returns.groupby("tenant_id").size().get(
+        "grocer_01", 0
+    )
+    named = tx[tx["customer_id"] != ""].sort_values(
+        ["ts", "quantity"], ascending=[True, False], kind="stable"
+    )
+    bought: dict[tuple, int] = defaultdict(int)
+    prices: dict[tuple, set] = defaultdict(set)
+    for key, q, p in zip(
+        zip(named["tenant_id"], named["customer_id"], named["product_id"], strict=True),
+        named["quantity"],
+        named["unit_price"],
+        strict=True,
+    ):
+        if q > 0:
+            prices[key].add(p)
+        else:
+            assert p in prices[key], key
+        bought[key] += q
+        assert bought[key] >= 0, key
+
+
+def test_churned_customers_never_buy_after_their_churn_date(clean):
+    out, report = clean
+    customers = pd.read_parquet(out / "ground_truth" / "customers.parquet")
+    assert {"tenant_id", "customer_id", "churned", "churn_date", "true_daily_purchase_rate"} <= set(customers)
+    assert customers["churned"].dtype == bool
+    assert customers["churned"].eq(customers["churn_date"].notna()).all()
+    assert 0.1 < customers["churned"].mean() < 0.8
+    assert (customers["true_daily_purchase_rate"] > 0).all()
+    tx = _transactions(report)
+    tx = tx[tx["customer_id"] != ""].merge(
+        customers, on=["tenant_id", "customer_id"], how="left", validate="m:1"
+    )
+    assert tx["churned"].notna().all(), "every named customer is in the ground truth"
+    day = tx["ts"].dt.normalize()
+    assert not (tx["churned"] & (day >= tx["churn_date"])).any()
+    assert (day >= tx["join_date"]).all()
+    # Heavier buyers (true rate) make more visits.
+    visits = tx.groupby("customer_id")["invoice_id"].nunique()
+    rates = customers.set_index("customer_id")["true_daily_purchase_rate"]
+    assert np.corrcoef(rates.loc[visits.index], visits)[0, 1] > 0.3
+
+
+def test_demand_ground_truth_matches_the_simulated_sales(clean):
+    out, report = clean
+    demand = pd.read_parquet(out / "ground_truth" / "demand.parquet")
+    products = pd.read_parquet(out / "ground_truth" / "products.parquet")
+    n_days = (report.end_date - report.start_date).days + 1
+    assert len(demand) == len(products) * n_days
+    assert (demand["expected_quantity"] >= 0).all()
+    tx = _transactions(report)
+    sold = tx[tx["quantity"] > 0].groupby("tenant_id")["quantity"].sum()
+    expected = demand.groupby("tenant_id")["expected_quantity"].sum()
+    for tenant in report.tenants:
+        assert sold[tenant] == pytest.approx(expected[tenant], rel=0.15), tenant
+
+
+def test_fashion_demand_is_seasonal_and_weekends_are_busier(clean):
+    out, report = clean
+    demand = pd.read_parquet(out / "ground_truth" / "demand.parquet")
+    fashion = demand[demand["tenant_id"] == "fashion_01"]
+    by_month = fashion.groupby(fashion["date"].dt.month)["expected_quantity"].mean()
+    assert by_month[12] > 1.5 * by_month[2]
+    tx = _transactions(report)
+    sold = tx[(tx["quantity"] > 0) & (tx["tenant_id"] == "fashion_01")]
+    monthly = sold.groupby(sold["ts"].dt.month)["quantity"].sum()
+    assert monthly[12] > 1.5 * monthly[2]
+    grocer = tx[(tx["quantity"] > 0) & (tx["tenant_id"] == "grocer_01")]
+    by_weekday = grocer.groupby(grocer["ts"].dt.dayofweek)["quantity"].sum()
+    assert by_weekday[5] > 1.2 * by_weekday[1]  # Saturday vs Tuesday
+    by_dow = fashion.groupby(fashion["date"].dt.dayofweek)["expected_quantity"].mean()
+    assert by_dow.idxmax() == 5
+
+
+def test_gold_price_is_a_realistic_random_walk_scaled_by_purity(clean):
+    _, report = clean
+    metals = pd.read_csv(report.files["metal_prices"][0])
+    assert set(metals["metal"]) == {"gold", "silver", "platinum"}
+    assert set(metals.loc[metals["metal"] == "gold", "purity"]) == {999, 916, 750, 585}
+    assert (metals["currency"] == "USD").all() and (metals["source"] == "synthetic").all()
+    assert (metals["price_per_gram"] > 0).all()
+    gold = metals[metals["metal"] == "gold"].pivot(index="date", columns="purity", values="price_per_gram")
+    n_days = (report.end_date - report.start_date).days + 1
+    assert len(gold) == n_days
+    assert 40 < gold[999].iloc[0] < 100
+    np.testing.assert_allclose(gold[916], gold[999] * 916 / 999, rtol=1e-4)
+    std = np.log(gold[999]).diff().dropna().std()
+    assert 0.003 < std < 0.03
+
+
+def test_jewellery_prices_follow_gold(clean):
+    out, report = clean
+    tx = _transactions(report)
+    sales = tx[(tx["tenant_id"] == "jeweller_01") & (tx["quantity"] > 0)].copy()
+    metals = pd.read_csv(report.files["metal_prices"][0])
+    gold = metals[(metals["metal"] == "gold") & (metals["purity"] == 999)].set_index("date")["price_per_gram"]
+    products = pd.read_parquet(out / "ground_truth" / "products.parquet").set_index("product_id")
+    sales["gold"] = sales["ts"].dt.strftime("%Y-%m-%d").map(gold)
+    metal_value = (
+        sales["gold"]
+        * products.loc[sales["product_id"], "grams"].to_numpy()
+        * products.loc[sales["product_id"], "purity"].to_numpy()
+        / 999
+    )
+    markup = sales["unit_price"] / metal_value
+    # Making charge 8-20% over the metal, less any promotion.
+    assert markup.between(0.9, 1.25).all()
+
+
+def test_diamond_prices_follow_the_published_function(clean):
+    out, report = clean
+    diamonds = pd.read_csv(report.files["diamond_prices"][0])
+    assert 900 <= len(diamonds) <= 1100
+    params = json.loads((out / "ground_truth" / "diamond_price_params.json").read_text())
+    truth = true_diamond_price(diamonds)
+    assert np.allclose(truth, true_diamond_price(diamonds, params))
+    log_ratio = np.log(diamonds["price"] / truth)
+    assert abs(log_ratio.mean()) < 0.02
+    assert log_ratio.std() == pytest.approx(params["noise_sigma"], rel=0.15)
+    ideal = diamonds.assign(cut="Ideal")
+    fair = diamonds.assign(cut="Fair")
+    assert (true_diamond_price(ideal) > true_diamond_price(fair)).all()
+    assert {"D", "J"} <= set(diamonds["color"]) and {"I1", "IF"} <= set(diamonds["clarity"])
+    assert (diamonds["z"] < diamonds["x"]).all()
+    with pytest.raises(ValueError, match="unknown diamond cut"):
+        true_diamond_price(diamonds.head(1).assign(cut="Perfect"))
+
+
+def test_inventory_snapshots_are_weekly_and_cost_below_price(clean):
+    _out, report = clean
+    inv = pd.concat([pd.read_csv(p) for p in report.files["inventory"]], ignore_index=True)
+    inv["snapshot_date"] = pd.to_datetime(inv["snapshot_date"], format="%Y-%m-%d")
+    assert (inv["snapshot_date"].dt.dayofweek == 0).all()
+    assert set(inv.groupby(["tenant_id", "product_id"])["snapshot_date"].diff().dropna().dt.days) == {7}
+    assert (inv["on_hand"] >= 0).all() and (inv["lead_time_days"] > 0).all()
+    assert inv.groupby(["tenant_id", "product_id"])["on_hand"].nunique().gt(1).all(), "stock moves"
+    tx = _transactions(report)
+    price = tx[tx["quantity"] > 0].groupby("product_id")["unit_price"].median()
+    cost = inv.groupby("product_id")["unit_cost"].median()
+    assert (cost.loc[price.index] < price).all()
+
+
+def test_rerun_removes_only_its_own_previous_files(tmp_path):
+    out = tmp_path / "data"
+    generate(out, size="tiny", seed=1)
+    manifest = out / "ground_truth" / "generation_report.json"
+    doc = json.loads(manifest.read_text())
+    stale = out / "landing" / "transactions" / "grocer_01_1999Q1.csv"
+    stale.write_text("old\n")
+    doc["files"]["transactions"].append("landing/transactions/grocer_01_1999Q1.csv")
+    manifest.write_text(json.dumps(doc))
+    user_file = out / "landing" / "transactions" / "shop_export.csv"
+    user_file.write_text("mine\n")
+    generate(out, size="tiny", seed=1)
+    assert not stale.exists()
+    assert user_file.read_text() == "mine\n"
+
+
+def test_invalid_arguments_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="unknown size"):
+        generate(tmp_path, size="huge")
+    with pytest.raises(ValueError, match="defect_rate"):
+        generate(tmp_path, size="tiny", defect_rate=1.5)
+
+
+def test_command_line_entry_point(tmp_path, capsys):
+    assert main(["--size", "tiny", "--seed", "3", "--out", str(tmp_path), "--defect-rate", "0.02"]) == 0
+    printed = capsys.readouterr().out
+    assert "transactions: grocer_01" in printed and "defects: duplicate_rows=" in printed
+    assert (tmp_path / "landing" / "transactions" / "fashion_01_2025Q4.csv").exists()

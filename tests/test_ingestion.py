@@ -1,0 +1,197 @@
+"""Ingestion accounting, idempotence and foreign layouts (issue: platform foundation)."""
+
+import csv
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from smartmarket.config import load_settings
+from smartmarket.contracts import TRANSACTIONS
+from smartmarket.ingest.loader import ingest_kind
+from smartmarket.ingest.mapping import MappingError, load_mappings, parse_mapping
+from tests.ingest_support import TX_HEADER, loaded, quarantined, tx_line, write_landing
+
+NOW = datetime(2026, 1, 15)
+
+
+def test_accounting_on_a_file_with_every_kind_of_row(data_dir: Path) -> None:
+    lines = [
+        TX_HEADER,
+        tx_line("I1"),
+        tx_line("I1"),  # exact duplicate of the row above
+        tx_line("I2", quantity="abc"),
+        tx_line("I3", ts="2025-13-45"),
+        tx_line("I4", unit_price="-5"),
+        tx_line("I5", quantity="-1", amount="-10.00"),  # a return: loads
+        "shop,I6,2025-03-01,C1,P1",  # truncated row
+    ]
+    write_landing(data_dir, "transactions", "day1.csv", "\n".join(lines) + "\n")
+    settings = load_settings()
+
+    result = ingest_kind(settings, "transactions", now=NOW)
+
+    f = result.files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate) == (7, 2, 4, 1)
+    assert f.balanced
+    q = quarantined(settings)
+    assert q["_row_number"].tolist() == [3, 4, 5, 7]
+    assert q["_reason"].tolist() == [
+        "quantity 'abc' is not an integer",
+        "transaction_ts '2025-13-45' is not a valid date (expected ISO YYYY-MM-DD[ HH:MM:SS])",
+        "unit_price -5.0 is negative",
+        "row has 5 fields, header has 12",
+    ]
+    rows = loaded(settings)
+    assert rows["invoice_id"].tolist() == ["I1", "I5"]
+    assert rows["amount"].tolist() == [10.0, -10.0]  # blank amount = quantity x unit_price
+    assert rows["_row_number"].tolist() == [1, 6]
+    assert rows["_source_file"].unique().tolist() == ["transactions/day1.csv"]
+    assert rows["_row_hash"].str.len().eq(16).all()
+
+
+def test_reingesting_the_same_files_changes_nothing(data_dir: Path) -> None:
+    write_landing(data_dir, "transactions", "a.csv", "\n".join([TX_HEADER, tx_line("I1"), tx_line("I2", quantity="x")]))
+    settings = load_settings()
+    ingest_kind(settings, "transactions", now=NOW)
+    before = (loaded(settings), quarantined(settings))
+
+    again = ingest_kind(settings, "transactions", now=NOW)
+
+    assert [f.status for f in again.files] == ["skipped"]
+    assert again.total("rows_loaded") == 0
+    pd.testing.assert_frame_equal(loaded(settings), before[0])
+    pd.testing.assert_frame_equal(quarantined(settings), before[1])
+
+
+def test_a_copy_under_another_name_is_all_duplicates(data_dir: Path) -> None:
+    body = "\n".join([TX_HEADER, tx_line("I1"), tx_line("I2"), tx_line("I3", unit_price="-1")]) + "\n"
+    write_landing(data_dir, "transactions", "a.csv", body)
+    settings = load_settings()
+    ingest_kind(settings, "transactions", now=NOW)
+    write_landing(data_dir, "transactions", "a_copy.csv", body)
+
+    result = ingest_kind(settings, "transactions", now=NOW)
+
+    copy = next(f for f in result.files if f.source_file.endswith("a_copy.csv"))
+    assert (copy.rows_read, copy.rows_loaded, copy.rows_quarantined, copy.rows_duplicate) == (3, 0, 0, 3)
+    assert len(loaded(settings)) == 2
+    assert len(quarantined(settings)) == 1
+
+
+def test_changed_file_loads_only_its_new_rows(data_dir: Path) -> None:
+    write_landing(data_dir, "transactions", "a.csv", "\n".join([TX_HEADER, tx_line("I1")]) + "\n")
+    settings = load_settings()
+    ingest_kind(settings, "transactions", now=NOW)
+    write_landing(data_dir, "transactions", "a.csv", "\n".join([TX_HEADER, tx_line("I1"), tx_line("I2")]) + "\n")
+
+    f = ingest_kind(settings, "transactions", now=NOW).files[0]
+
+    assert (f.rows_read, f.rows_loaded, f.rows_duplicate) == (2, 1, 1)
+    assert loaded(settings)["invoice_id"].tolist() == ["I1", "I2"]
+
+
+def _till_rows() -> list[dict[str, str]]:
+    return [
+        {"Date": "03/02/2025", "Product": "BREAD", "Quantity": "2", "Amount": "3,50", "Customer": "K7",
+         "Payment Method": "cash"},
+        {"Date": "03/02/2025", "Product": "MILK", "Quantity": "1", "Amount": "1,20", "Customer": "",
+         "Payment Method": "card"},
+        {"Date": "04/02/2025", "Product": "BREAD", "Quantity": "1", "Amount": "-1,75", "Customer": "K7",
+         "Payment Method": "cash"},
+    ]
+
+
+def test_mapped_till_export_loads_the_same_rows_as_its_canonical_twin(tmp_path: Path, monkeypatch) -> None:
+    till_dir, twin_dir = tmp_path / "till", tmp_path / "twin"
+    lines = ["Date;Product;Quantity;Amount;Customer;Payment Method"]
+    lines += [";".join(r.values()) for r in _till_rows()]
+    write_landing(till_dir, "transactions", "till_2025-02.csv", "\n".join(lines) + "\n")
+    # The canonical twin, written by hand from the mapping's rules.
+    twin = [
+        TX_HEADER,
+        "corner_shop,TILL-20250203-1,2025-02-03,K7,BREAD,,,2,1.75,3.50,cash,EUR",
+        "corner_shop,TILL-20250203-2,2025-02-03,,MILK,,,1,1.2,1.20,card,EUR",
+        "corner_shop,TILL-20250204-3,2025-02-04,K7,BREAD,,,-1,1.75,-1.75,cash,EUR",
+    ]
+    write_landing(twin_dir, "transactions", "canonical.csv", "\n".join(twin) + "\n")
+
+    frames = []
+    for d in (till_dir, twin_dir):
+        monkeypatch.setenv("SMARTMARKET_DATA_DIR", str(d))
+        settings = load_settings()
+        result = ingest_kind(settings, "transactions", now=NOW)
+        assert result.total("rows_loaded") == 3, result.to_dict()
+        frames.append(loaded(settings))
+    till, canonical = frames
+    assert till["_source_file"].iloc[0] == "transactions/till_2025-02.csv"
+    cols = [*TRANSACTIONS.names, "_row_hash"]
+    pd.testing.assert_frame_equal(till[cols], canonical[cols])
+
+
+def test_mapping_file_errors_name_the_field_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(MappingError, match="not in the transactions contract"):
+        parse_mapping({"kind": "transactions", "files": "*.csv", "rename": {"Total": "totl"}})
+    with pytest.raises(MappingError, match="unknown landing kind"):
+        parse_mapping({"kind": "sales", "files": "*.csv"})
+    with pytest.raises(MappingError, match="delimiter"):
+        parse_mapping({"kind": "transactions", "files": "*.csv", "delimiter": ";;"})
+    bad = tmp_path / "m"
+    bad.mkdir()
+    (bad / "broken.yml").write_text("kind: [transactions\n")
+    with pytest.raises(MappingError, match="broken.yml: not valid YAML"):
+        load_mappings([bad])
+
+
+def test_cancellation_rule_quarantines_with_the_rule_named(data_dir: Path) -> None:
+    mdir = data_dir / "mappings"
+    mdir.mkdir()
+    (mdir / "pos.yml").write_text(
+        "kind: transactions\nfiles: ['pos_*.csv']\ndefaults: {tenant_id: pos}\n"
+        "rows:\n  returns: {column: Type, values: [REFUND]}\n  cancellations: {column: Type, values: [VOID]}\n")
+    body = [
+        ",".join([*TRANSACTIONS.names[1:], "Type"]),
+        "I1,2025-03-01,C1,P1,,,2,5,10,card,USD,SALE",
+        "I2,2025-03-01,C1,P1,,,2,5,10,card,USD,REFUND",
+        "I3,2025-03-01,C1,P1,,,2,5,10,card,USD,VOID",
+    ]
+    write_landing(data_dir, "transactions", "pos_1.csv", "\n".join(body) + "\n")
+    settings = load_settings()
+
+    f = ingest_kind(settings, "transactions", now=NOW).files[0]
+
+    assert (f.rows_loaded, f.rows_quarantined) == (2, 1)
+    assert loaded(settings)["quantity"].tolist() == [2, -2]
+    assert loaded(settings)["amount"].tolist() == [10.0, -10.0]
+    assert "cancellation rule" in quarantined(settings)["_reason"].iloc[0]
+
+
+def test_generated_defects_are_accounted_exactly(data_dir: Path) -> None:
+    from smartmarket.datagen import generate
+
+    report = generate(data_dir, size="tiny", seed=3, defect_rate=0.05)
+    settings = load_settings()
+
+    result = ingest_kind(settings, "transactions", now=NOW)
+
+    d = report.defects
+    assert result.total("rows_read") == report.rows["transactions"]
+    assert result.total("rows_duplicate") == d["duplicate_rows"]
+    assert result.total("rows_quarantined") == d["malformed_rows"] + d["negative_prices"] + d["bad_dates"]
+    assert all(f.balanced for f in result.files)
+    unknown = loaded(settings)["product_id"].str.startswith("UNKNOWN").sum()
+    assert unknown == d["unknown_products"]  # valid by contract: loaded, flagged by the quality checks
+
+
+def test_csv_files_written_by_the_csv_module_round_trip(data_dir: Path) -> None:
+    path = data_dir / "landing" / "transactions" / "quoted.csv"
+    path.parent.mkdir(parents=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(TRANSACTIONS.names)
+        w.writerow(["shop", "I1", "2025-03-01", "C1", "P1", 'Ring, "gold"\nsize 7', "rings", "1", "5", "", "", ""])
+    settings = load_settings()
+    f = ingest_kind(settings, "transactions", now=NOW).files[0]
+    assert f.rows_loaded == 1
+    assert loaded(settings)["product_name"].iloc[0] == 'Ring, "gold"\nsize 7'
