@@ -25,7 +25,7 @@ prepare: install
 	$(VENV_BIN)/dbt parse --quiet --project-dir dbt_project --profiles-dir dbt_project
 
 demo: prepare
-	$(VENV_BIN)/python -m orchestration.demo
+	$(VENV_BIN)/python -m orchestration.demo $(DEMO_ARGS)
 
 test: prepare
 	$(VENV_BIN)/pytest -q

@@ -3,10 +3,12 @@
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 
+from smartmarket.alerts import RunFailure, post_webhook, record_failure
 from smartmarket.config import load_settings
 from smartmarket.contracts import KINDS
 from smartmarket.ingest.loader import landing_files
@@ -81,5 +83,39 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult 
     )
 
 
+@dg.run_failure_sensor(
+    name="run_failure_alerts",
+    monitor_all_code_locations=False,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Records every failed run under <data dir>/alerts/ and posts it to "
+                "SMARTMARKET_ALERT_WEBHOOK_URL when that is set (off by default).",
+)
+def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
+    failed_steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
+    failure = RunFailure(
+        run_id=context.dagster_run.run_id,
+        job_name=context.dagster_run.job_name,
+        failed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        error=context.failure_event.message or "run failed",
+        failed_steps=failed_steps,
+    )
+    record_failure(load_settings().data_dir / "alerts" / "run_failures.jsonl", failure)
+    url = os.environ.get("SMARTMARKET_ALERT_WEBHOOK_URL", "").strip()
+    if url:
+        problem = post_webhook(url, failure)
+        if problem:
+            context.log.warning(problem)
+
+
+def freshness_checks(assets: list[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
+    """Warn when an asset was not updated for 26 hours: the daily schedule plus two hours of slack."""
+    return list(dg.build_last_update_freshness_checks(assets=assets, lower_bound_delta=timedelta(hours=26)))
+
+
+def freshness_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
+    return dg.build_sensor_for_freshness_checks(
+        freshness_checks=checks, default_status=dg.DefaultSensorStatus.RUNNING)
+
+
 defs = dg.Definitions(jobs=[pipeline_job, landing_refresh_job], schedules=[daily_schedule],
-                      sensors=[landing_zone_sensor])
+                      sensors=[landing_zone_sensor, run_failure_alerts])
