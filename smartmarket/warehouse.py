@@ -35,23 +35,15 @@ class Warehouse:
 
     # -- connections -------------------------------------------------------------------------------
     @contextmanager
-    def connect(self, transaction: bool = False) -> Iterator[Any]:
-        """Open a connection; with `transaction`, everything done through it commits or rolls back as one."""
+    def connect(self) -> Iterator[Any]:
+        """Open a connection, closed on exit (Postgres: committed on success, rolled back on error)."""
         if self.kind == "duckdb":
             import duckdb
 
             self.settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(self.settings.duckdb_path))
             try:
-                if transaction:
-                    run(con, "begin transaction")
                 yield con
-                if transaction:
-                    run(con, "commit")
-            except BaseException:
-                if transaction:
-                    run(con, "rollback")
-                raise
             finally:
                 con.close()
         else:
@@ -66,6 +58,25 @@ class Warehouse:
                 raise
             finally:
                 con.close()
+
+    @contextmanager
+    def transaction(self, con: Any) -> Iterator[None]:
+        """Make everything done on `con` inside the block commit or roll back as one."""
+        if self.kind == "duckdb":
+            run(con, "begin transaction")
+            try:
+                yield
+            except BaseException:
+                run(con, "rollback")
+                raise
+            run(con, "commit")
+        else:
+            try:
+                yield
+            except BaseException:
+                con.rollback()
+                raise
+            con.commit()
 
     def column_type(self, logical_type: str) -> str:
         return (_DUCKDB_TYPES if self.kind == "duckdb" else _POSTGRES_TYPES)[logical_type]

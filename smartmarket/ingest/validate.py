@@ -6,11 +6,14 @@ All checks are vectorised over a chunk of rows: the large data set has millions 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from smartmarket.contracts import (
     DATE,
@@ -77,10 +80,13 @@ class _Reasons:
     def __init__(self, n: int):
         self.values = np.full(n, "", dtype=object)
 
-    def add(self, mask: np.ndarray | pd.Series, message: str | pd.Series | np.ndarray) -> None:
+    def add(self, mask: np.ndarray | pd.Series, message: str | Callable[[], pd.Series]) -> None:
+        """Record `message` for the rows in `mask`; a callable message is only built when some row failed."""
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
+        if callable(message):
+            message = message()
         msg = message if isinstance(message, str) else np.asarray(message, dtype=object)[mask]
         current = self.values[mask]
         sep = np.where(current == "", "", "; ")
@@ -96,8 +102,13 @@ def _show(values: pd.Series) -> pd.Series:
     return "'" + values.astype(str).str.slice(0, 40) + "'"
 
 
-def _parse_number(raw: pd.Series, mapping: Mapping) -> pd.Series:
-    text = raw.str.strip()
+def _strip(values: pd.Series) -> pd.Series:
+    """str.strip for a whole column in Arrow's C++ kernels (pandas' .str runs a Python loop per value)."""
+    trimmed = pc.utf8_trim_whitespace(pa.array(values.to_numpy(dtype=object), type=pa.string()))
+    return pd.Series(trimmed.to_numpy(zero_copy_only=False), index=values.index, dtype=object)
+
+
+def _parse_number(text: pd.Series, mapping: Mapping) -> pd.Series:
     if mapping.thousands:
         text = text.str.replace(mapping.thousands, "", regex=False)
     if mapping.decimal == ",":
@@ -105,8 +116,7 @@ def _parse_number(raw: pd.Series, mapping: Mapping) -> pd.Series:
     return pd.to_numeric(text, errors="coerce")
 
 
-def _parse_datetime(raw: pd.Series, mapping: Mapping) -> pd.Series:
-    text = raw.str.strip()
+def _parse_datetime(text: pd.Series, mapping: Mapping) -> pd.Series:
     if mapping.date_format:
         return pd.to_datetime(text, format=mapping.date_format, errors="coerce")
     return pd.to_datetime(text, format="ISO8601", errors="coerce")
@@ -121,32 +131,34 @@ def type_chunk(frame: pd.DataFrame, row_numbers: np.ndarray, contract: Contract,
     date_hint = f"expected {mapping.date_format}" if mapping.date_format else "expected ISO YYYY-MM-DD[ HH:MM:SS]"
     for col in contract.columns:
         src = plan.source_for.get(col.name)
-        raw = frame[src].astype(str) if src is not None else pd.Series([""] * n, index=frame.index, dtype=object)
-        blank = raw.str.strip() == ""
+        raw = frame[src] if src is not None else pd.Series([""] * n, index=frame.index, dtype=object)
+        text = _strip(raw)
+        blank = (text == "").to_numpy()
         default = mapping.defaults.get(col.name, col.default)
-        if default is not None:
+        if default is not None and blank.any():
+            text = text.where(~blank, default)
             raw = raw.where(~blank, default)
-            blank = raw.str.strip() == ""
+            blank = (text == "").to_numpy()
         if col.name in mapping.derive:
-            out[col.name] = raw  # filled after the other columns are typed
+            out[col.name] = text  # filled after the other columns are typed
             continue
         if col.type == STRING:
-            value = raw.str.strip().where(~blank, None)
+            value = text.where(~blank, None)
         elif col.type in (INTEGER, FLOAT):
-            value = _parse_number(raw, mapping)
+            value = _parse_number(text, mapping)
             bad = ~blank & (value.isna() | ~np.isfinite(value.fillna(0)))
             kind = "an integer" if col.type == INTEGER else "a number"
-            reasons.add(bad, col.name + " " + _show(raw) + f" is not {kind}")
+            reasons.add(bad, lambda: col.name + " " + _show(raw) + f" is not {kind}")
             if col.type == INTEGER:
                 fractional = ~bad & ~blank & (value.fillna(0) % 1 != 0)
-                reasons.add(fractional, col.name + " " + _show(raw) + " is not a whole number")
+                reasons.add(fractional, lambda: col.name + " " + _show(raw) + " is not a whole number")
                 value = value.where(~(bad | fractional)).round().astype("Int64")
             else:
                 value = value.where(~bad).astype("float64")
         else:
-            value = _parse_datetime(raw, mapping)
+            value = _parse_datetime(text, mapping)
             bad = ~blank & value.isna()
-            reasons.add(bad, col.name + " " + _show(raw) + f" is not a valid date ({date_hint})")
+            reasons.add(bad, lambda: col.name + " " + _show(raw) + f" is not a valid date ({date_hint})")
             if col.type == DATE:
                 value = value.dt.normalize()
         if col.required and col.name not in mapping.derive:
@@ -203,41 +215,41 @@ def _business_rules(typed: pd.DataFrame, contract: Contract, now: datetime,
                     tenants: frozenset[str] | None, reasons: _Reasons) -> None:
     if "tenant_id" in typed and tenants is not None:
         unknown = typed["tenant_id"].notna() & ~typed["tenant_id"].isin(tenants)
-        reasons.add(unknown, "unknown tenant " + _show(typed["tenant_id"]) +
+        reasons.add(unknown, lambda: "unknown tenant " + _show(typed["tenant_id"]) +
                     f" (known: {', '.join(sorted(tenants))})")
     limit = pd.Timestamp(now).tz_localize(None) + FUTURE_SLACK
     for col in contract.columns:
         if col.type in (DATE, TIMESTAMP) and col.name in typed:
             future = (typed[col.name] > limit).fillna(False)
-            reasons.add(future, col.name + " " + typed[col.name].astype(str) + " is in the future")
+            reasons.add(future, lambda: col.name + " " + typed[col.name].astype(str) + " is in the future")
 
     kind = contract.kind
     if kind == "transactions":
         q = typed["quantity"]
         reasons.add((q == 0).fillna(False), "quantity is 0 (neither a sale nor a return)")
         reasons.add((typed["unit_price"] < 0).fillna(False),
-                    "unit_price " + typed["unit_price"].astype(str) + " is negative")
+                    lambda: "unit_price " + typed["unit_price"].astype(str) + " is negative")
         missing_amount = typed["amount"].isna()
         typed["amount"] = typed["amount"].where(
             ~missing_amount, (q.astype("float64") * typed["unit_price"]).round(2))
     elif kind == "inventory":
         for name in ("on_hand", "unit_cost", "lead_time_days"):
-            reasons.add((typed[name] < 0).fillna(False), name + " " + typed[name].astype(str) + " is negative")
+            reasons.add((typed[name] < 0).fillna(False), lambda: name + " " + typed[name].astype(str) + " is negative")
     elif kind == "metal_prices":
         reasons.add((typed["price_per_gram"] <= 0).fillna(False),
-                    "price_per_gram " + typed["price_per_gram"].astype(str) + " is not positive")
+                    lambda: "price_per_gram " + typed["price_per_gram"].astype(str) + " is not positive")
         metal = typed["metal"].str.lower()
         typed["metal"] = metal
         reasons.add(metal.notna() & ~metal.isin(METALS),
-                    "metal " + _show(typed["metal"]) + f" is not one of {', '.join(METALS)}")
+                    lambda: "metal " + _show(typed["metal"]) + f" is not one of {', '.join(METALS)}")
         reasons.add(((typed["purity"] <= 0) | (typed["purity"] > 1000)).fillna(False),
-                    "purity " + typed["purity"].astype(str) + " is outside 1..1000 (parts per thousand)")
+                    lambda: "purity " + typed["purity"].astype(str) + " is outside 1..1000 (parts per thousand)")
     elif kind == "diamond_prices":
         for name in ("carat", "price"):
-            reasons.add((typed[name] <= 0).fillna(False), name + " " + typed[name].astype(str) + " is not positive")
+            reasons.add((typed[name] <= 0).fillna(False), lambda: name + " " + typed[name].astype(str) + " is not positive")
         for name, allowed in (("cut", DIAMOND_CUTS), ("color", DIAMOND_COLORS), ("clarity", DIAMOND_CLARITIES)):
             reasons.add(typed[name].notna() & ~typed[name].isin(allowed),
-                        name + " " + _show(typed[name]) + f" is not one of {', '.join(allowed)}")
+                        lambda: name + " " + _show(typed[name]) + f" is not one of {', '.join(allowed)}")
 
 
 def _row_rules(typed: pd.DataFrame, frame: pd.DataFrame, mapping: Mapping, reasons: _Reasons) -> None:
@@ -255,7 +267,7 @@ def _row_rules(typed: pd.DataFrame, frame: pd.DataFrame, mapping: Mapping, reaso
         if rule.action == "return":
             is_return |= hit
         else:
-            reasons.add(hit.to_numpy(), f"cancelled line ({rule.column} = " + frame[rule.column].astype(str) +
+            reasons.add(hit.to_numpy(), lambda: f"cancelled line ({rule.column} = " + frame[rule.column].astype(str) +
                         "), skipped by the mapping's cancellation rule")
     if is_return.any():
         typed.loc[is_return, "quantity"] = -typed.loc[is_return, "quantity"].abs()
