@@ -8,7 +8,6 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 from smartmarket.config import Settings, load_settings
 
@@ -25,12 +24,12 @@ def prepare_instance(settings: Settings) -> "object":
     return dg.DagsterInstance.get()
 
 
-def run_pipeline(settings: Settings, log_level: str = "INFO") -> "object":
-    """Execute the full pipeline job in-process on the instance under the data dir."""
+def run_pipeline(settings: Settings, job_name: str = "smartmarket_pipeline", log_level: str = "INFO") -> "object":
+    """Execute a pipeline job in-process on the instance under the data dir."""
     from orchestration.definitions import defs
 
     instance = prepare_instance(settings)
-    job = defs.resolve_job_def("smartmarket_pipeline")
+    job = defs.resolve_job_def(job_name)
     return job.execute_in_process(
         instance=instance,
         raise_on_error=False,
@@ -64,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defect-rate", type=float, default=0.0,
                         help="inject defects into the generated transactions (e.g. 0.02)")
     parser.add_argument("--skip-generate", action="store_true", help="use the files already in landing/")
+    parser.add_argument("--job", default="smartmarket_pipeline", choices=["smartmarket_pipeline", "landing_refresh"],
+                        help="landing_refresh = ingest + dbt only")
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -76,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         report = generate(settings.data_dir, size=args.size, seed=args.seed, defect_rate=args.defect_rate,
                           progress=lambda line: _say(f"  {line}"))
         _say("  rows written: " + ", ".join(f"{k} {v:,}" for k, v in report.rows.items()))
-    _say("running the pipeline (ingest -> dbt -> checks -> ml); step logs follow")
-    result = run_pipeline(settings)
+        print(f"[timing] generate {time.perf_counter() - started:.1f} s", flush=True)
+    _say(f"running {args.job} (ingest -> dbt -> checks -> ml); step logs follow")
+    t0 = time.perf_counter()
+    result = run_pipeline(settings, args.job)
+    print(f"[timing] pipeline {time.perf_counter() - t0:.1f} s", flush=True)
     passed, failed = check_outcomes(result)
     counts = mart_row_counts(settings)
 

@@ -135,11 +135,13 @@ class Warehouse:
             finally:
                 con.unregister("_incoming")
             return int(inserted)
-        con.execute("create temp table if not exists _incoming (like " + qualified + ") on commit drop")
-        con.execute("truncate _incoming")
-        _copy_into(con, "_incoming", df)
+        # One staging table per target: a connection may load several differently shaped tables.
+        staging = "_incoming_" + qualified.replace(".", "_")
+        con.execute(f"create temp table if not exists {staging} (like {qualified}) on commit drop")
+        con.execute(f"truncate {staging}")
+        _copy_into(con, staging, df)
         cur = con.execute(
-            f"insert into {qualified} ({cols}) select {cols} from _incoming s "
+            f"insert into {qualified} ({cols}) select {cols} from {staging} s "
             f"where not exists (select 1 from {qualified} t where {match})"
         )
         return int(cur.rowcount)

@@ -140,7 +140,7 @@ def test_mapping_file_errors_name_the_field_to_fix(tmp_path: Path) -> None:
     bad = tmp_path / "m"
     bad.mkdir()
     (bad / "broken.yml").write_text("kind: [transactions\n")
-    with pytest.raises(MappingError, match="broken.yml: not valid YAML"):
+    with pytest.raises(MappingError, match=r"broken\.yml: not valid YAML"):
         load_mappings([bad])
 
 
