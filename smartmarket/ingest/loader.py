@@ -8,7 +8,7 @@ another file are counted as duplicates by their content hash and not loaded twic
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,14 @@ import pandas as pd
 from smartmarket.config import Settings
 from smartmarket.contracts import DATE, LINEAGE_COLUMNS, STRING, TIMESTAMP, Contract, contract_for
 from smartmarket.ingest.mapping import Mapping, load_mappings, mapping_for
-from smartmarket.ingest.reader import FileRejected, file_sha256, open_records
+from smartmarket.ingest.reader import (
+    FileHeader,
+    FileRejected,
+    NeedsRowByRow,
+    arrow_batches,
+    file_sha256,
+    open_records,
+)
 from smartmarket.ingest.validate import plan_columns, type_chunk
 from smartmarket.warehouse import Warehouse
 
@@ -153,17 +160,24 @@ def ingest_file(warehouse: Warehouse, con: object, contract: Contract, path: Pat
     if int(seen.iat[0, 0]):
         result.status, result.message = "skipped", "already ingested (same path and content)"
         return result  # not logged again: re-runs on the same files change nothing
-    with warehouse.transaction(con):  # a file lands whole or not at all
+    for fast in (True, False):
+        result = FileResult(contract.kind, source, sha, mapping.name, "loaded")
         try:
-            _load(warehouse, con, contract, path, source, sha, mapping, now, tenants, result)
-        except FileRejected as exc:
-            result.status, result.message = "rejected", f"{source}: {exc}"
-        _log(warehouse, con, result, now)
-    return result
+            with warehouse.transaction(con):  # a file lands whole or not at all
+                try:
+                    _load(warehouse, con, contract, path, source, sha, mapping, now, tenants, result, fast)
+                except FileRejected as exc:
+                    result.status, result.message = "rejected", f"{source}: {exc}"
+                _log(warehouse, con, result, now)
+            return result
+        except NeedsRowByRow:
+            continue  # rolled back; read again row by row to report the bad records exactly
+    raise AssertionError("unreachable: the row-by-row reader never asks for another pass")
 
 
 def _load(warehouse: Warehouse, con: object, contract: Contract, path: Path, source: str, sha: str,
-          mapping: Mapping, now: datetime, tenants: frozenset[str] | None, result: FileResult) -> None:
+          mapping: Mapping, now: datetime, tenants: frozenset[str] | None, result: FileResult,
+          fast: bool) -> None:
     expected = set(contract.names) | set(mapping.rename)
     header, records = open_records(path, mapping.delimiter, mapping.encoding, expected)
     plan = plan_columns(header.columns, contract, mapping)
@@ -175,22 +189,16 @@ def _load(warehouse: Warehouse, con: object, contract: Contract, path: Path, sou
     if not plan.usable:
         file_reason = f"missing required column(s): {', '.join(plan.missing_required)}"
         notes.insert(0, f"file quarantined: {file_reason}")
+    if fast and header.clean_utf8 and file_reason is None:
+        records.close()
+        chunks = _arrow_chunks(path, header)
+    else:
+        chunks = _python_chunks(records, header, file_reason)
     seen_hashes: set[str] = set()
-    while True:
-        chunk = list(itertools.islice(records, CHUNK_ROWS))
-        if not chunk:
-            break
-        result.rows_read += len(chunk)
-        shaped = [r for r in chunk if r.problem is None and file_reason is None]
-        rejected = [(r.row_number, file_reason or r.problem, r.fields) for r in chunk
-                    if r.problem is not None or file_reason is not None]
-        quarantine = pd.DataFrame(
-            [(n, reason, _record_json(header.columns, fields)) for n, reason, fields in rejected],
-            columns=["_row_number", "_reason", "_raw_record"])
+    for frame, numbers, quarantine in chunks:
+        result.rows_read += len(frame) + len(quarantine)
         good = pd.DataFrame()
-        if shaped:
-            frame = pd.DataFrame([r.fields for r in shaped], columns=header.columns, dtype=object)
-            numbers = np.array([r.row_number for r in shaped], dtype=np.int64)
+        if len(frame):
             typed = type_chunk(frame, numbers, contract, mapping, plan, now, tenants)
             quarantine = pd.concat([quarantine, typed.rejected], ignore_index=True)
             good = typed.rows
@@ -210,6 +218,7 @@ def _load(warehouse: Warehouse, con: object, contract: Contract, path: Path, sou
             result.rows_loaded += loaded
             result.rows_duplicate += len(ordered) - loaded
         if not quarantine.empty:
+            quarantine = quarantine.sort_values("_row_number", kind="stable")
             quarantine["_source_file"] = source
             quarantine["_file_sha256"] = sha
             quarantine["_ingested_at"] = pd.Timestamp(now)
@@ -230,6 +239,31 @@ def _load(warehouse: Warehouse, con: object, contract: Contract, path: Path, sou
     if file_reason:
         result.status = "rejected"
         result.message = f"{source}: {file_reason}" + (f" ({'; '.join(notes[1:])})" if notes[1:] else "")
+
+
+_NO_QUARANTINE = pd.DataFrame(columns=["_row_number", "_reason", "_raw_record"])
+
+
+def _arrow_chunks(path: Path, header: FileHeader) -> Iterator[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]:
+    start = 1
+    for frame in arrow_batches(path, header):
+        numbers = np.arange(start, start + len(frame), dtype=np.int64)
+        start += len(frame)
+        yield frame, numbers, _NO_QUARANTINE
+
+
+def _python_chunks(records: Iterator, header: FileHeader, file_reason: str | None
+                   ) -> Iterator[tuple[pd.DataFrame, np.ndarray, pd.DataFrame]]:
+    while True:
+        chunk = list(itertools.islice(records, CHUNK_ROWS))
+        if not chunk:
+            return
+        shaped = [r for r in chunk if r.problem is None and file_reason is None]
+        rejected = [(r.row_number, file_reason or r.problem, _record_json(header.columns, r.fields))
+                    for r in chunk if r.problem is not None or file_reason is not None]
+        frame = pd.DataFrame([r.fields for r in shaped], columns=header.columns, dtype=object)
+        numbers = np.array([r.row_number for r in shaped], dtype=np.int64)
+        yield frame, numbers, pd.DataFrame(rejected, columns=["_row_number", "_reason", "_raw_record"])
 
 
 def _printable(value: str) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 MAX_FIELD_CHARS = 10_000
 _SNIFF_DELIMITERS = (",", ";", "\t", "|")
 # csv refuses fields over 128 KiB by default; we read them so they can be quarantined by name.
@@ -37,6 +39,44 @@ class FileHeader:
     columns: list[str]
     delimiter: str
     notes: list[str]
+    clean_utf8: bool = False  # the whole file decodes as UTF-8
+
+
+class NeedsRowByRow(Exception):
+    """The fast reader met something only the row-by-row reader reports precisely."""
+
+
+def arrow_batches(path: Path, header: FileHeader, block_bytes: int = 32 << 20) -> Iterator[pd.DataFrame]:
+    """Data records as DataFrames of strings, parsed by Arrow's C++ CSV reader (about 10x the csv module).
+
+    Only for clean UTF-8 files; raises NeedsRowByRow at the first record with the wrong field count or an
+    oversized field, so the caller can start the file again row by row and report that record exactly.
+    Blank lines are skipped and quoted newlines kept, exactly as the row-by-row reader does.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as pacsv
+
+    names = [f"c{i}" for i in range(len(header.columns))]  # header names may repeat or be blank
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=block_bytes),
+            parse_options=pacsv.ParseOptions(delimiter=header.delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+        for batch in reader:
+            for column in batch.columns:
+                longest = pc.max(pc.utf8_length(column)).as_py()
+                if longest is not None and longest > MAX_FIELD_CHARS:
+                    raise NeedsRowByRow("oversized field")
+            frame = batch.to_pandas()
+            frame.columns = header.columns
+            yield frame
+    except pa.ArrowInvalid as exc:
+        raise NeedsRowByRow(str(exc)) from None
 
 
 def file_sha256(path: Path) -> str:
@@ -87,7 +127,8 @@ def open_records(path: Path, delimiter: str, encoding: str = "utf-8",
     if any(_has_bad_bytes(c) for c in columns):
         text.close()
         raise FileRejected("header is not valid UTF-8 text")
-    return FileHeader(columns, delimiter, notes), _records(text, reader, len(columns), _is_utf8(path))
+    clean = _is_utf8(path)
+    return FileHeader(columns, delimiter, notes, clean), _records(text, reader, len(columns), clean)
 
 
 def _is_utf8(path: Path) -> bool:
