@@ -246,7 +246,8 @@ def _business_rules(typed: pd.DataFrame, contract: Contract, now: datetime,
                     lambda: "purity " + typed["purity"].astype(str) + " is outside 1..1000 (parts per thousand)")
     elif kind == "diamond_prices":
         for name in ("carat", "price"):
-            reasons.add((typed[name] <= 0).fillna(False), lambda: name + " " + typed[name].astype(str) + " is not positive")
+            reasons.add((typed[name] <= 0).fillna(False),
+                        lambda: name + " " + typed[name].astype(str) + " is not positive")
         for name, allowed in (("cut", DIAMOND_CUTS), ("color", DIAMOND_COLORS), ("clarity", DIAMOND_CLARITIES)):
             reasons.add(typed[name].notna() & ~typed[name].isin(allowed),
                         lambda: name + " " + _show(typed[name]) + f" is not one of {', '.join(allowed)}")
