@@ -39,6 +39,7 @@ class Settings:
     data_dir: Path
     warehouse: str  # "duckdb" or "postgres"
     postgres: PostgresSettings
+    mlflow_uri: str | None = None  # MLFLOW_TRACKING_URI; None = local SQLite store under the data dir
 
     @property
     def landing_dir(self) -> Path:
@@ -55,6 +56,11 @@ class Settings:
     @property
     def mlflow_dir(self) -> Path:
         return self.data_dir / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        # MLflow 3.13+ refuses the plain file store: the embedded default is SQLite.
+        return self.mlflow_uri or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
 
     @property
     def dbt_target(self) -> str:
@@ -94,4 +100,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         password=env.get("SMARTMARKET_PG_PASSWORD", ""),
         dbname=env.get("SMARTMARKET_PG_DATABASE", "smartmarket"),
     )
-    return Settings(data_dir=data_dir, warehouse=warehouse, postgres=postgres)
+    mlflow_uri = env.get("MLFLOW_TRACKING_URI", "").strip() or None
+    return Settings(data_dir=data_dir, warehouse=warehouse, postgres=postgres, mlflow_uri=mlflow_uri)
