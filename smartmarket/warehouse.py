@@ -114,6 +114,33 @@ class Warehouse:
         run(con, f"create schema if not exists {schema}")
         run(con, f"create table if not exists {qualified} ({cols})")
 
+    def replace_table(self, qualified: str, df: pd.DataFrame, columns: list[tuple[str, str]]) -> int:
+        """Atomically replace `qualified` with the rows of `df` (score tables written back by ML assets).
+
+        `columns` gives each column's logical type (smartmarket.contracts), so both engines get the
+        same schema whatever pandas inferred.
+        """
+        staging = qualified + "__new"
+        with self.connect() as con:
+            run(con, f"drop table if exists {staging}")
+            self.create_table(con, staging, columns)
+            if not df.empty:
+                ordered = df[[c for c, _ in columns]]
+                if self.kind == "duckdb":
+                    con.register("_frame", ordered)
+                    try:
+                        run(con, f"insert into {staging} select * from _frame")
+                    finally:
+                        con.unregister("_frame")
+                else:
+                    _copy_into(con, staging, ordered)
+            with self.transaction(con):
+                run(con, f"drop table if exists {qualified}")
+                run(con, f"alter table {staging} rename to {qualified.split('.', 1)[1]}")
+            if self.kind == "postgres":
+                con.commit()
+        return len(df)
+
     def insert_new(self, con: Any, qualified: str, df: pd.DataFrame, key: list[str]) -> int:
         """Insert the rows of `df` whose `key` is not in `qualified` yet; return how many went in.
 
