@@ -3,7 +3,7 @@
 
 import json
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -105,16 +105,6 @@ def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
         problem = post_webhook(url, failure)
         if problem:
             context.log.warning(problem)
-
-
-def freshness_checks(assets: list[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
-    """Warn when an asset was not updated for 26 hours: the daily schedule plus two hours of slack."""
-    return list(dg.build_last_update_freshness_checks(assets=assets, lower_bound_delta=timedelta(hours=26)))
-
-
-def freshness_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
-    return dg.build_sensor_for_freshness_checks(
-        freshness_checks=checks, default_status=dg.DefaultSensorStatus.RUNNING)
 
 
 defs = dg.Definitions(jobs=[pipeline_job, landing_refresh_job], schedules=[daily_schedule],

@@ -1,6 +1,8 @@
 """Ingestion assets: one per landing kind, writing `raw.<kind>` and `quarantine.<kind>`."""
 
 
+from datetime import timedelta
+
 import dagster as dg
 
 from orchestration.resources import WarehouseResource
@@ -8,6 +10,8 @@ from smartmarket.contracts import KINDS
 from smartmarket.ingest.loader import KindResult, ingest_kind
 
 INGEST_GROUP = "ingest"
+# The pipeline runs daily at 02:00: a day plus slack before the UI flags an asset, two before it fails.
+DAILY_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=50), warn_window=timedelta(hours=26))
 # DuckDB allows one writer at a time: every asset that writes the warehouse shares this pool key.
 WAREHOUSE_TAGS = {"dagster/concurrency_key": "warehouse"}
 
@@ -49,6 +53,7 @@ def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
                     f"raw.{kind} (with lineage), rejected rows in quarantine.{kind} with a reason.",
         op_tags=WAREHOUSE_TAGS,
         kinds={"python", "csv"},
+        freshness_policy=DAILY_FRESHNESS,
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         settings = warehouse.settings()

@@ -21,7 +21,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.ingest import WAREHOUSE_TAGS
+from orchestration.ingest import DAILY_FRESHNESS, WAREHOUSE_TAGS
 from orchestration.resources import WarehouseResource
 from smartmarket.config import DBT_PROJECT_DIR
 
@@ -57,7 +57,9 @@ class SmartMarketTranslator(DagsterDbtTranslator):
         if props["resource_type"] == "source":
             return spec.replace_attributes(key=dg.AssetKey([props["source_name"], props["name"]]))
         layer = props["fqn"][1] if len(props["fqn"]) > 2 else "marts"
-        return spec.replace_attributes(key=dg.AssetKey([layer, props["name"]]), group_name=layer)
+        return spec.replace_attributes(
+            key=dg.AssetKey([layer, props["name"]]), group_name=layer,
+            freshness_policy=DAILY_FRESHNESS if layer == "marts" else None)
 
 
 translator = SmartMarketTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
