@@ -21,7 +21,7 @@ MART_SUITES = {"customer_rfm": "customer_rfm", "fct_daily_product_sales": "fct_d
                "inventory_position": "inventory_position"}
 
 
-def check_result(result, query: str | None = None) -> dg.AssetCheckResult:  # noqa: ANN001 - SuiteResult
+def check_result(result, query: str | None = None) -> dg.AssetCheckResult:
     """A SuiteResult as a Dagster check result: what failed, how many rows, examples, where to look."""
     severity = dg.AssetCheckSeverity.ERROR if result.blocking else dg.AssetCheckSeverity.WARN
     metadata: dict[str, dg.MetadataValue] = {
