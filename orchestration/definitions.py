@@ -2,12 +2,13 @@
 
 import dagster as dg
 
-from orchestration import automation, ingest, quality, transform
+from orchestration import automation, ingest, ml, quality, transform
 from orchestration.resources import WarehouseResource
 
 defs = dg.Definitions.merge(
     ingest.defs,
     transform.defs,
+    ml.defs,
     quality.defs,
     automation.defs,
     dg.Definitions(resources={"warehouse": WarehouseResource(), "dbt": transform.dbt_resource()}),

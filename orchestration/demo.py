@@ -55,6 +55,40 @@ def check_outcomes(result: "object") -> tuple[list[str], list[str]]:
     return passed, failed
 
 
+# Headline metrics per registered model, as logged by ml.training (MLflow run metrics of the champion's run).
+HEADLINE_METRICS = {
+    "demand_forecaster": ["holdout_wape", "baseline_holdout_wape", "wape_reduction_vs_seasonal_naive",
+                          "holdout_coverage_80"],
+    "purchase_propensity": ["headline_roc_auc", "rfm_test_roc_auc", "headline_brier", "base_rate_test_brier"],
+    "gold_price_forecaster": ["holdout_mape", "baseline_holdout_mape", "holdout_coverage_80"],
+    "diamond_price_regressor": ["test_mape", "baseline_test_mape", "interval_coverage", "test_r2"],
+}
+
+
+def model_summary(settings: Settings) -> list[str]:
+    """One line per registered model: champion version, how it got there, headline metrics (from MLflow)."""
+    try:
+        from ml.registry import MODEL_NAMES, champion_version, configure_tracking
+
+        client = configure_tracking(settings.mlflow_tracking_uri)
+    except Exception as exc:  # the summary must never hide the run's own outcome
+        return [f"  models: registry unavailable ({type(exc).__name__}: {exc})"]
+    lines = []
+    for name in MODEL_NAMES:
+        try:
+            mv = champion_version(name, client)
+        except Exception:
+            mv = None
+        if mv is None:
+            lines.append(f"  {name:<25} no champion")
+            continue
+        metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
+        shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in HEADLINE_METRICS.get(name, []) if k in metrics)
+        status = (mv.tags or {}).get("validation_status", "?")
+        lines.append(f"  {name:<25} champion v{mv.version} ({status}): {shown}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default=os.environ.get("SMARTMARKET_DEMO_SIZE", "demo"),
@@ -98,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     for step in result.get_step_failure_events():
         print(f"    step failed: {step.step_key}: {step.event_specific_data.error.message.strip()[:300]}")
     print("-" * 72)
+    if args.job == "smartmarket_pipeline":
+        print(f"  registered models (MLflow: {settings.mlflow_tracking_uri})")
+        for line in model_summary(settings):
+            print(line)
+        print("-" * 72)
     where = settings.duckdb_path if settings.warehouse == "duckdb" else settings.postgres.conninfo
     print(f"  warehouse:       {where}")
     print(f"  dagster storage: {settings.dagster_home}")

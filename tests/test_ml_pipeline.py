@@ -1,0 +1,143 @@
+"""ML assets end to end on `tiny`: train + register + gate, score with the champions, re-run, force.
+
+One full pipeline run (module fixture), then two cheap follow-ups on the same data and instance: the four
+training assets again (the gate must keep every champion: same data, same models, no improvement), and the
+diamond model with `force_promotion=True` (the operator override moves the alias and is recorded as forced).
+"""
+
+import dagster as dg
+import pytest
+
+from smartmarket.config import load_settings
+from smartmarket.warehouse import Warehouse
+
+MODELS = {
+    "demand_forecaster": "ml/demand_forecaster",
+    "purchase_propensity": "ml/purchase_propensity",
+    "gold_price_forecaster": "ml/gold_price_forecaster",
+    "diamond_price_regressor": "ml/diamond_price_regressor",
+}
+TRAINING_KEYS = [dg.AssetKey.from_user_string(k) for k in MODELS.values()]
+DIAMOND_OP = "ml__diamond_price_regressor"
+
+
+def _materializations(result) -> dict[str, dict]:
+    return {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+
+
+def _value(meta: dict, key: str):
+    return meta[key].value if hasattr(meta[key], "value") else meta[key]
+
+
+@pytest.fixture(scope="module")
+def ml_runs(tmp_path_factory: pytest.TempPathFactory):
+    data_dir = tmp_path_factory.mktemp("ml_pipeline") / "data"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SMARTMARKET_DATA_DIR", str(data_dir))
+    mp.setenv("SMARTMARKET_WAREHOUSE", "duckdb")
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mp.delenv("SMARTMARKET_TENANTS", raising=False)
+    from orchestration.definitions import defs
+    from smartmarket.datagen import generate
+
+    generate(data_dir, size="tiny", seed=11)
+    instance = dg.DagsterInstance.ephemeral()
+    job = defs.resolve_job_def("smartmarket_pipeline")
+    first = job.execute_in_process(instance=instance, raise_on_error=False)
+    again = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=TRAINING_KEYS)
+    forced = job.execute_in_process(
+        instance=instance, raise_on_error=False, asset_selection=[dg.AssetKey(["ml", "diamond_price_regressor"])],
+        run_config={"ops": {DIAMOND_OP: {"config": {"force_promotion": True}}}},
+    )
+    settings = load_settings()
+    yield {"first": first, "again": again, "forced": forced, "settings": settings}
+    mp.undo()
+
+
+def _client(settings):
+    from ml.registry import configure_tracking
+
+    return configure_tracking(settings.mlflow_tracking_uri)
+
+
+@pytest.mark.slow
+def test_first_run_trains_registers_and_scores(ml_runs) -> None:
+    first = ml_runs["first"]
+    assert first.success, [e.message for e in first.get_step_failure_events()]
+    meta = _materializations(first)
+    for name, key in MODELS.items():
+        m = meta[key]
+        assert _value(m, "registered_model") == name
+        assert _value(m, "registered_version") == "1"
+        assert _value(m, "promoted") is True and _value(m, "forced") is False
+        assert "no champion yet" in _value(m, "promotion_reason")
+        assert _value(m, "mlflow_run_id")
+        assert "data:image/png;base64," in _value(m, "plots")
+    for key in ("ml/demand_forecasts", "ml/customer_propensity_scores"):
+        assert _value(meta[key], "model_version") == "1"
+        assert _value(meta[key], "rows") > 0
+
+    client = _client(ml_runs["settings"])
+    for name in MODELS:
+        assert client.get_model_version_by_alias(name, "champion") is not None
+        first_version = client.get_model_version(name, "1")
+        assert first_version.tags["validation_status"] == "passed"
+        run = client.get_run(first_version.run_id)
+        assert {"git_commit", "dagster_run_id", "data_snapshot_id"} <= set(run.data.tags)
+        assert run.data.tags["dagster_run_id"] == first.run_id
+        assert client.get_experiment(run.info.experiment_id).name == name
+
+
+@pytest.mark.slow
+def test_score_tables_are_populated_and_their_checks_pass(ml_runs) -> None:
+    first = ml_runs["first"]
+    wh = Warehouse(ml_runs["settings"])
+    forecasts = wh.query_df("select * from ml.demand_forecasts")
+    scores = wh.query_df("select * from ml.customer_propensity_scores")
+    rfm = wh.query_df("select tenant_id, customer_id from marts.customer_rfm")
+    assert len(forecasts) > 0 and forecasts.groupby(["tenant_id", "product_id"]).size().eq(30).all()
+    assert {"days_until_stockout", "stockout_probability", "reorder_by_date", "model_version"} <= set(forecasts)
+    assert (forecasts["yhat"] >= 0).all() and set(forecasts["model_version"]) == {"1"}
+    assert len(scores) == len(rfm) and scores["propensity_30d"].between(0, 1).all()
+    checks = {(c.asset_key.to_user_string(), c.check_name): c for c in first.get_asset_check_evaluations()}
+    assert checks[("ml/demand_forecasts", "forecasts_complete_and_non_negative")].passed
+    assert checks[("ml/customer_propensity_scores", "scores_valid")].passed
+    for key in MODELS.values():
+        assert (key, "champion_beats_baseline") in checks
+    failed = [f"{k}:{n} {c.description}" for (k, n), c in checks.items() if not c.passed]
+    assert failed == []
+
+
+@pytest.mark.slow
+def test_rerun_on_identical_data_registers_but_keeps_the_champions(ml_runs) -> None:
+    again = ml_runs["again"]
+    assert again.success, [e.message for e in again.get_step_failure_events()]
+    meta = _materializations(again)
+    client = _client(ml_runs["settings"])
+    for name, key in MODELS.items():
+        m = meta[key]
+        assert _value(m, "registered_version") == "2"
+        assert _value(m, "promoted") is False, _value(m, "promotion_reason")
+        assert _value(m, "forced") is False
+        assert _value(m, "compared_with_version") == "1"
+        assert _value(m, "new_score") == pytest.approx(_value(m, "champion_score_before"))
+        assert "champion kept" in _value(m, "promotion_reason")
+        assert _value(m, "champion_version") == "1"  # (the forced run below later moves the diamond alias)
+        if name != "diamond_price_regressor":
+            assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+        assert client.get_model_version(name, "2").tags["validation_status"] == "rejected"
+
+
+@pytest.mark.slow
+def test_forced_promotion_moves_the_champion_and_is_recorded(ml_runs) -> None:
+    forced = ml_runs["forced"]
+    assert forced.success, [e.message for e in forced.get_step_failure_events()]
+    m = _materializations(forced)["ml/diamond_price_regressor"]
+    assert _value(m, "registered_version") == "3"
+    assert _value(m, "promoted") is True and _value(m, "forced") is True
+    assert "forced by operator" in _value(m, "promotion_reason")
+    client = _client(ml_runs["settings"])
+    champion = client.get_model_version_by_alias("diamond_price_regressor", "champion")
+    assert str(champion.version) == "3"
+    assert champion.tags["forced"] == "true" and champion.tags["validation_status"] == "forced"
+    assert client.get_run(champion.run_id).data.params["promotion_forced"] == "True"
