@@ -16,7 +16,11 @@ from smartmarket.ingest.loader import landing_files
 # DuckDB takes one writer: cap concurrent warehouse steps at 1 (Postgres users may raise it).
 _RUN_CONFIG = {
     "execution": {"config": {"multiprocess": {
-        "tag_concurrency_limits": [{"key": "dagster/concurrency_key", "value": "warehouse", "limit": 1}]
+        "tag_concurrency_limits": [
+            {"key": "dagster/concurrency_key", "value": "warehouse", "limit": 1},
+            # the embedded MLflow store is one SQLite file: one training step at a time
+            {"key": "dagster/concurrency_key", "value": "mlflow", "limit": 1},
+        ]
     }}}
 }
 

@@ -17,8 +17,14 @@ RAW_CHECKS = {
     "row_count_shift": ("Row counts and distributions of the latest batch against the batch before it "
                         "(80% fewer rows than usual is an error; other shifts warn).", False),
 }
-MART_SUITES = {"customer_rfm": "customer_rfm", "fct_daily_product_sales": "fct_daily_product_sales",
-               "inventory_position": "inventory_position"}
+# (asset key, table, suite): marts guard the models; the score tables guard the apps that read them.
+TABLE_SUITES = [
+    (("marts", "customer_rfm"), "marts.customer_rfm", "customer_rfm"),
+    (("marts", "fct_daily_product_sales"), "marts.fct_daily_product_sales", "fct_daily_product_sales"),
+    (("marts", "inventory_position"), "marts.inventory_position", "inventory_position"),
+    (("ml", "demand_forecasts"), "ml.demand_forecasts", "demand_forecasts"),
+    (("ml", "customer_propensity_scores"), "ml.customer_propensity_scores", "customer_propensity_scores"),
+]
 
 
 def check_result(result, query: str | None = None) -> dg.AssetCheckResult:
@@ -67,18 +73,17 @@ def build_raw_checks(kind: str) -> dg.AssetChecksDefinition:
     return _checks
 
 
-def build_mart_check(model: str, suite: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=dg.AssetKey(["marts", model]), name="gx_suite", blocking=True,
-                    description=f"Great Expectations suite {suite} on marts.{model}.")
+def build_table_check(key: tuple[str, ...], table: str, suite: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=dg.AssetKey(list(key)), name="gx_suite", blocking=True,
+                    description=f"Great Expectations suite {suite} on {table}.")
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         from smartmarket.quality import table_check_result
 
-        return check_result(table_check_result(warehouse.settings(), f"marts.{model}", suite))
+        return check_result(table_check_result(warehouse.settings(), table, suite))
 
-    _check.__name__ = f"{model}_gx_suite"
     return _check
 
 
 quality_checks = [build_raw_checks(kind) for kind in KINDS] + [
-    build_mart_check(model, suite) for model, suite in MART_SUITES.items()]
+    build_table_check(key, table, suite) for key, table, suite in TABLE_SUITES]
 defs = dg.Definitions(asset_checks=quality_checks)

@@ -18,4 +18,5 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SMARTMARKET_DATA_DIR", str(d))
     monkeypatch.setenv("SMARTMARKET_WAREHOUSE", "duckdb")
     monkeypatch.delenv("SMARTMARKET_TENANTS", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # never log test runs to a real server
     return d

@@ -20,6 +20,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory):
     mp = pytest.MonkeyPatch()
     mp.setenv("SMARTMARKET_DATA_DIR", str(data_dir))
     mp.setenv("SMARTMARKET_WAREHOUSE", "duckdb")
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)  # never log test runs to a real server
     from orchestration.definitions import defs
     from smartmarket.datagen import generate
 
