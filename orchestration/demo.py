@@ -89,6 +89,13 @@ def model_summary(settings: Settings) -> list[str]:
     return lines
 
 
+def not_materialized(result: "object") -> list[str]:
+    """Assets the job planned but did not materialize (skipped behind a failed check or step)."""
+    planned = result.job_def.asset_layer.asset_graph.get_all_asset_keys()
+    done = {e.asset_key for e in result.get_asset_materialization_events()}
+    return sorted(k.to_user_string() for k in planned - done)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default=os.environ.get("SMARTMARKET_DEMO_SIZE", "demo"),
@@ -129,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  checks passed: {len(passed)}   failed: {len(failed)}")
     for name in failed:
         print(f"    FAILED {name}")
+    skipped = not_materialized(result)
+    if skipped:
+        print(f"  not materialized ({len(skipped)}; downstream of a failed blocking check or step):")
+        print("    " + ", ".join(skipped[:12]) + (" ..." if len(skipped) > 12 else ""))
     for step in result.get_step_failure_events():
         print(f"    step failed: {step.step_key}: {step.event_specific_data.error.message.strip()[:300]}")
     print("-" * 72)

@@ -30,8 +30,7 @@ if TYPE_CHECKING:
     from ml.training.common import TrainingOutcome
 
 ML_GROUP = "ml"
-# MLflow's embedded SQLite store takes one writer at a time; add {"key": "dagster/concurrency_key",
-# "value": "mlflow", "limit": 1} to a multiprocess run config to serialise the training steps.
+# MLflow's embedded SQLite store takes one writer at a time: the jobs in automation.py limit this key to 1.
 MLFLOW_TAGS = {"dagster/concurrency_key": "mlflow"}
 
 SALES = dg.AssetKey(["marts", "fct_daily_product_sales"])
