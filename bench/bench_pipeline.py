@@ -4,8 +4,9 @@
 
 Each size runs in its own process (`python -m orchestration.demo --size X`) on a fresh data dir, so peak
 RSS is that run's alone (ru_maxrss of the child; dbt runs as a grandchild and is included). The default job
-is `landing_refresh` (ingest + dbt + checks); `--job smartmarket_pipeline` adds the ML assets.
-Writes bench/results/pipeline.json.
+is `landing_refresh` (ingest + dbt + checks); `--job smartmarket_pipeline` adds the ML assets, and the
+per-step times then give each model's training and scoring wall time.
+Writes bench/results/pipeline[_<job>].json.
 """
 
 import argparse
@@ -32,7 +33,7 @@ def run_size(size: str, job: str) -> dict:
         wall = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         rows = sum(int(n.replace(",", "")) for n in re.findall(r"raw\.transactions\s+([\d,]+) rows", proc.stdout))
-        timings = {m[0]: float(m[1]) for m in re.findall(r"\[timing\] (\w+) ([\d.]+) s", proc.stdout)}
+        timings = {m[0]: float(m[1]) for m in re.findall(r"\[timing\] ([\w:]+) ([\d.]+) s", proc.stdout)}
         return {"size": size, "job": job, "exit_code": proc.returncode, "wall_seconds": round(wall, 1),
                 "phase_seconds": timings, "raw_transactions": rows,
                 # ru_maxrss of children is the max over all children so far: report it only if it grew.
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             r["rows_ratio_vs_first"] = round(r["raw_transactions"] / base["raw_transactions"], 1)
             r["time_ratio_vs_first"] = round(r["wall_seconds"] / base["wall_seconds"], 1)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "pipeline.json"
+    out = RESULTS / ("pipeline.json" if args.job == "landing_refresh" else f"pipeline_{args.job}.json")
     out.write_text(json.dumps(results, indent=2))
     print(f"written {out}")
     return 0 if all(r["exit_code"] == 0 for r in results) else 1

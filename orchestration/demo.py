@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     result = run_pipeline(settings, args.job)
     print(f"[timing] pipeline {time.perf_counter() - t0:.1f} s", flush=True)
+    for event in result.get_step_success_events():
+        print(f"[timing] step:{event.step_key} {event.event_specific_data.duration_ms / 1000:.1f} s", flush=True)
     passed, failed = check_outcomes(result)
     counts = mart_row_counts(settings)
 
