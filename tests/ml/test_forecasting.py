@@ -270,9 +270,11 @@ def test_demand_pyfunc_round_trip(run, tmp_path):
     import mlflow
 
     from ml.forecasting.pyfunc import DEMAND_INPUT_EXAMPLE, DemandForecastModel, build_demand_pyfunc
+    from ml.registry import configure_tracking, ensure_experiment
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_experiment("demand-test")
+    # ensure_experiment keeps artifacts beside the SQLite file (MLflow's default is ./mlruns in the CWD).
+    configure_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    ensure_experiment("demand-test")
     model = build_demand_pyfunc(run)
     assert isinstance(model, DemandForecastModel)
     request = pd.DataFrame(

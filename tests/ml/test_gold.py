@@ -142,9 +142,11 @@ def test_gold_pyfunc_round_trip(result, tmp_path):
     import mlflow
 
     from ml.gold import GOLD_INPUT_EXAMPLE, GoldPriceForecastModel, build_gold_pyfunc
+    from ml.registry import configure_tracking, ensure_experiment
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_experiment("gold-test")
+    # ensure_experiment keeps artifacts beside the SQLite file (MLflow's default is ./mlruns in the CWD).
+    configure_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    ensure_experiment("gold-test")
     model = build_gold_pyfunc(result)
     assert isinstance(model, GoldPriceForecastModel)
     with mlflow.start_run():
