@@ -33,14 +33,14 @@ def _dbt_executable() -> Path:
 
 
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
-    """Return the dbt manifest, parsing the project once if it was never prepared.
+    """Return the dbt manifest, parsing the project first when it is missing or under `dagster dev`.
 
-    `make prepare` (run by `make demo`/`make test`) builds it ahead of time so the code location
-    loads fast; this fallback keeps a fresh checkout loadable from an IDE.
+    `make prepare` (run by `make demo`/`make test`) builds it ahead of time so the code location loads
+    fast. Under `dagster dev` it is re-parsed so model edits show up; we do that ourselves instead of
+    `DbtProject.prepare_if_dev()`, which looks for `dbt` on PATH and fails when the venv is not activated.
     """
-    project.prepare_if_dev()  # re-parses under `dagster dev`, so model edits show up
     manifest = Path(project.manifest_path)
-    if not manifest.exists():
+    if os.environ.get("DAGSTER_IS_DEV_CLI") or not manifest.exists():
         subprocess.run(
             [str(_dbt_executable()), "parse", "--quiet", "--project-dir", str(project.project_dir),
              "--profiles-dir", str(project.profiles_dir)],

@@ -82,6 +82,15 @@ def test_code_location_validates_from_the_workspace_file() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_code_location_loads_under_dagster_dev_without_the_venv_on_path() -> None:
+    # `make ui` runs .venv/bin/dagster dev without activating the venv: dbt is not on PATH.
+    env = {**os.environ, "DAGSTER_IS_DEV_CLI": "1", "PATH": "/usr/bin:/bin"}
+    code = "import orchestration.definitions as d; d.defs.resolve_all_job_defs()"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 def test_definitions_have_groups_schedule_and_sensor() -> None:
     from orchestration.definitions import defs
 
