@@ -27,7 +27,7 @@ def max_quarantine_share() -> float:
 def latest_batch_time(wh: Warehouse, kind: str) -> datetime | None:
     if not wh.table_exists(LOG_TABLE):
         return None
-    value = wh.scalar(f"select max(ingested_at) from {LOG_TABLE} where kind = '{kind}'")
+    value = wh.scalar(f"select max(ingested_at) from {LOG_TABLE} where kind = ?", (kind,))
     return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
 
 
@@ -36,9 +36,7 @@ def latest_batch(wh: Warehouse, kind: str) -> tuple[pd.DataFrame, datetime | Non
     at = latest_batch_time(wh, kind)
     if at is None or not wh.table_exists(f"raw.{kind}"):
         return pd.DataFrame(), at
-    literal = pd.Timestamp(at).isoformat(sep=" ")
-    df = wh.query_df(f"select * from raw.{kind} where _ingested_at = cast('{literal}' as timestamp)")
-    return df, at
+    return wh.query_df(f"select * from raw.{kind} where _ingested_at = ?", (pd.Timestamp(at).to_pydatetime(),)), at
 
 
 def quarantine_share(wh: Warehouse, kind: str, at: datetime | None, limit: float) -> SuiteResult:
@@ -49,7 +47,7 @@ def quarantine_share(wh: Warehouse, kind: str, at: datetime | None, limit: float
     literal = pd.Timestamp(at).isoformat(sep=" ")
     log = wh.query_df(
         f"select source_file, status, rows_read, rows_quarantined, message from {LOG_TABLE} "
-        f"where kind = '{kind}' and ingested_at = cast('{literal}' as timestamp) order by source_file")
+        "where kind = ? and ingested_at = ? order by source_file", (kind, pd.Timestamp(at).to_pydatetime()))
     read = int(log["rows_read"].sum())
     quarantined = int(log["rows_quarantined"].sum())
     rejected = log[log["status"] == "rejected"]

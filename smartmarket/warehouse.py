@@ -87,8 +87,15 @@ class Warehouse:
             run(con, sql, params)
 
     def query_df(self, sql: str, params: tuple | None = None) -> pd.DataFrame:
+        """Run a query and return its rows; write `?` for parameters on either engine."""
         with self.connect() as con:
-            return _query_df(con, self.kind, sql, params)
+            return self.query_on(con, sql, params)
+
+    def query_on(self, con: Any, sql: str, params: tuple | None = None) -> pd.DataFrame:
+        """`query_df` on a connection the caller holds (inside its transaction)."""
+        if self.kind == "postgres":
+            sql = sql.replace("?", "%s")  # psycopg's placeholder; no SQL here has a literal '?'
+        return _query_df(con, self.kind, sql, params)
 
     def scalar(self, sql: str, params: tuple | None = None) -> Any:
         df = self.query_df(sql, params)
@@ -96,11 +103,8 @@ class Warehouse:
 
     def table_exists(self, qualified: str) -> bool:
         schema, table = qualified.split(".", 1)
-        sql = ("select count(*) from information_schema.tables "
-               "where table_schema = %s and table_name = %s")
-        if self.kind == "duckdb":
-            sql = sql.replace("%s", "?")
-        return bool(self.scalar(sql, (schema, table)))
+        return bool(self.scalar("select count(*) from information_schema.tables "
+                                "where table_schema = ? and table_name = ?", (schema, table)))
 
     def row_count(self, qualified: str) -> int:
         if not self.table_exists(qualified):

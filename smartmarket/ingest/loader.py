@@ -8,6 +8,7 @@ another file are counted as duplicates by their content hash and not loaded twic
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -155,7 +156,7 @@ def ingest_file(warehouse: Warehouse, con: object, contract: Contract, path: Pat
     sha = file_sha256(path)
     mapping = mapping_for(contract.kind, path.name, mappings)
     result = FileResult(contract.kind, source, sha, mapping.name, "loaded")
-    seen = _query(warehouse, con, f"select count(*) from {LOG_TABLE} where kind = ? and source_file = ? "
+    seen = warehouse.query_on(con, f"select count(*) from {LOG_TABLE} where kind = ? and source_file = ? "
                   "and file_sha256 = ? and status <> 'skipped'", (contract.kind, source, sha))
     if int(seen.iat[0, 0]):
         result.status, result.message = "skipped", "already ingested (same path and content)"
@@ -272,21 +273,11 @@ def _printable(value: str) -> str:
 
 
 def _record_json(columns: list[str], fields: list[str]) -> str:
-    import json
-
     fields = [_printable(f) for f in fields]
     if len(fields) == len(columns):
         return json.dumps(dict(zip(columns, fields, strict=True)), ensure_ascii=False,
                           default=str)[:20_000]
     return json.dumps({"fields": fields}, ensure_ascii=False)[:20_000]
-
-
-def _query(warehouse: Warehouse, con: object, sql: str, params: tuple) -> pd.DataFrame:
-    from smartmarket.warehouse import _query_df
-
-    if warehouse.kind == "postgres":
-        sql = sql.replace("?", "%s")
-    return _query_df(con, warehouse.kind, sql, params)
 
 
 def _log(warehouse: Warehouse, con: object, result: FileResult, now: datetime) -> None:
