@@ -20,29 +20,21 @@ def raw_key(kind: str) -> dg.AssetKey:
     return dg.AssetKey(["raw", kind])
 
 
-def ingestion_metadata(result: KindResult, quarantine_table: str) -> dict[str, dg.MetadataValue]:
-    meta: dict[str, object] = dict(result.as_metadata())
-    meta["accounting_balanced"] = all(f.balanced for f in result.files)
-    meta["quarantine_table"] = quarantine_table
+def ingestion_metadata(result: KindResult, quarantine_table: str) -> dict[str, object]:
+    meta: dict[str, object] = {**result.as_metadata(), "accounting_balanced": all(f.balanced for f in result.files),
+                               "quarantine_table": quarantine_table}
     if result.files:
         lines = ["| file | status | read | loaded | quarantined | duplicates | note |", "|---|---|---|---|---|---|---|"]
-        for f in result.files[:200]:
-            lines.append(f"| {f.source_file} | {f.status} | {f.rows_read:,} | {f.rows_loaded:,} | "
-                         f"{f.rows_quarantined:,} | {f.rows_duplicate:,} | {f.message[:200]} |")
+        lines += [f"| {f.source_file} | {f.status} | {f.rows_read:,} | {f.rows_loaded:,} | {f.rows_quarantined:,} | "
+                  f"{f.rows_duplicate:,} | {f.message[:200]} |" for f in result.files[:200]]
         meta["files"] = dg.MetadataValue.md("\n".join(lines))
-    reasons: dict[str, int] = {}
-    examples: list[str] = []
-    for f in result.files:
-        for reason, n in f.reasons.items():
-            reasons[reason] = reasons.get(reason, 0) + n
-        examples.extend(f.examples)
+    reasons = result.reason_counts()
     if reasons:
-        top = sorted(reasons.items(), key=lambda kv: -kv[1])[:20]
         meta["quarantine_reasons"] = dg.MetadataValue.md(
-            "\n".join(f"- {n:,} x {reason}" for reason, n in top))
-        meta["quarantine_examples"] = dg.MetadataValue.md("\n".join(f"- {e}" for e in examples[:10]))
-    return {k: v if isinstance(v, dg.MetadataValue) else dg.MetadataValue.text(str(v)) if isinstance(v, str)
-            else v for k, v in meta.items()}
+            "\n".join(f"- {n:,} x {reason}" for reason, n in list(reasons.items())[:20]))
+        examples = [e for f in result.files for e in f.examples][:10]
+        meta["quarantine_examples"] = dg.MetadataValue.md("\n".join(f"- {e}" for e in examples))
+    return meta
 
 
 def build_ingest_asset(kind: str) -> dg.AssetsDefinition:

@@ -91,6 +91,14 @@ class KindResult:
             "rows_duplicate": self.total("rows_duplicate"),
         }
 
+    def reason_counts(self) -> dict[str, int]:
+        """Quarantine reasons over all files, most frequent first."""
+        counts: dict[str, int] = {}
+        for f in self.files:
+            for reason, n in f.reasons.items():
+                counts[reason] = counts.get(reason, 0) + n
+        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
     def to_dict(self) -> dict[str, object]:
         return {"kind": self.kind, **self.as_metadata(), "files": [asdict(f) for f in self.files]}
 
