@@ -164,22 +164,15 @@ def permutation_importance_table(
     model: PropensityModel, X: pd.DataFrame, y: Any, n_repeats: int = 3, random_state: int = 0
 ) -> pd.DataFrame:
     """Drop in holdout ROC-AUC when each feature is shuffled (feature, importance_mean, importance_std)."""
-    from sklearn.inspection import permutation_importance
     from sklearn.metrics import roc_auc_score
 
+    from ml.importance import permutation_importance_table as importance_table
+
     def auc(est: Any, X_: pd.DataFrame, y_: Any) -> float:
-        # a plain callable: sklearn's "roc_auc" string scorer needs BaseEstimator tags we do not have
         return float(roc_auc_score(y_, est.predict_proba(X_)[:, 1]))
 
     cols = model.feature_columns
-    res = permutation_importance(
-        model, X[cols], np.asarray(y, dtype=int), scoring=auc, n_repeats=n_repeats, random_state=random_state
-    )
-    return (
-        pd.DataFrame({"feature": cols, "importance_mean": res.importances_mean, "importance_std": res.importances_std})
-        .sort_values("importance_mean", ascending=False)
-        .reset_index(drop=True)
-    )
+    return importance_table(model, X[cols], np.asarray(y, dtype=int), auc, n_repeats, random_state)
 
 
 def holdout_roc_auc(model: Any, test: pd.DataFrame) -> float:

@@ -45,18 +45,12 @@ def diamonds_from_mart(mart: pd.DataFrame) -> pd.DataFrame:
 def permutation_importance_table(model: Any, test: pd.DataFrame, repeats: int = 3, seed: int = 0) -> pd.DataFrame:
     """Rise in holdout MAPE when each input column is shuffled."""
     from ml.diamond import holdout_mape
+    from ml.importance import permutation_importance_table as importance_table
 
-    rng = np.random.default_rng(seed)
-    base = holdout_mape(model, test)
-    rows = []
-    for col in [c for c in test.columns if c != "price"]:
-        drops = []
-        for _ in range(repeats):
-            shuffled = test.copy()
-            shuffled[col] = rng.permutation(shuffled[col].to_numpy())
-            drops.append(holdout_mape(model, shuffled) - base)
-        rows.append({"feature": col, "importance_mean": float(np.mean(drops)), "importance_std": float(np.std(drops))})
-    return pd.DataFrame(rows).sort_values("importance_mean", ascending=False, ignore_index=True)
+    def neg_mape(est: Any, X_: pd.DataFrame, y_: Any) -> float:
+        return -holdout_mape(est, X_.assign(price=np.asarray(y_)))
+
+    return importance_table(model, test.drop(columns=["price"]), test["price"], neg_mape, repeats, seed)
 
 
 def train_diamond(
