@@ -6,8 +6,10 @@ DuckDB warehouse, SQLite Dagster storage and a local MLflow store, all under the
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -16,6 +18,10 @@ EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 MAPPINGS_DIR = PROJECT_ROOT / "mappings"
 
 WAREHOUSE_KINDS = ("duckdb", "postgres")
+# Ingestion plausibility bounds (README "Configuration"). A billion is far above any real price or line
+# total and far below what decimal(18,2) marts and their sums can hold.
+DEFAULT_MAX_MONEY = 1_000_000_000.0
+DEFAULT_EARLIEST_DATE = date(1900, 1, 1)  # also catches Excel's zero date (1899-12-30)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class Settings:
     warehouse: str  # "duckdb" or "postgres"
     postgres: PostgresSettings
     mlflow_uri: str | None = None  # MLFLOW_TRACKING_URI; None = local SQLite store under the data dir
+    max_money: float = DEFAULT_MAX_MONEY  # SMARTMARKET_MAX_MONEY: largest plausible money value in raw
+    earliest_date: date = DEFAULT_EARLIEST_DATE  # SMARTMARKET_EARLIEST_DATE: earliest plausible date in raw
 
     @property
     def landing_dir(self) -> Path:
@@ -101,4 +109,32 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         dbname=env.get("SMARTMARKET_PG_DATABASE", "smartmarket"),
     )
     mlflow_uri = env.get("MLFLOW_TRACKING_URI", "").strip() or None
-    return Settings(data_dir=data_dir, warehouse=warehouse, postgres=postgres, mlflow_uri=mlflow_uri)
+    return Settings(data_dir=data_dir, warehouse=warehouse, postgres=postgres, mlflow_uri=mlflow_uri,
+                    max_money=_max_money(env), earliest_date=_earliest_date(env))
+
+
+def _max_money(env: dict[str, str]) -> float:
+    text = env.get("SMARTMARKET_MAX_MONEY", "").strip()
+    if not text:
+        return DEFAULT_MAX_MONEY
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"SMARTMARKET_MAX_MONEY={text!r} is not a positive number (e.g. 1000000000 or 1e9)")
+    return value
+
+
+def _earliest_date(env: dict[str, str]) -> date:
+    text = env.get("SMARTMARKET_EARLIEST_DATE", "").strip()
+    if not text:
+        return DEFAULT_EARLIEST_DATE
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"SMARTMARKET_EARLIEST_DATE={text!r} is not an ISO date (YYYY-MM-DD)") from None
+    if value.year < 1678:
+        # pandas timestamps (nanoseconds) start in 1677: an earlier bound could not be checked
+        raise ValueError(f"SMARTMARKET_EARLIEST_DATE={text!r} is before 1678-01-01, the earliest date supported")
+    return value

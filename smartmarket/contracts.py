@@ -22,6 +22,16 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
 
 DEFAULT_TENANT = "default"
 
+# Identifier forms (README "Bringing your own data"). A tenant id names schemas, partitions and API scopes,
+# so it is a short slug; other ids come from merchants' systems and are kept as sent, within limits.
+TENANT = "tenant"
+IDENTIFIER = "identifier"
+TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+TENANT_ID_FORM = "lowercase letters, digits, '_' and '-', starting with a letter or digit, at most 64 characters"
+MAX_IDENTIFIER_CHARS = 128
+# Integers beyond 2**53 cannot be told apart once parsed, and would overflow sums in BIGINT columns.
+MAX_EXACT_INTEGER = 2**53
+
 
 @dataclass(frozen=True)
 class Column:
@@ -29,6 +39,9 @@ class Column:
     type: str
     required: bool = True
     default: str | None = None  # filled when the column is absent or the value is blank
+    money: bool = False  # finite and within Settings.max_money in magnitude
+    max_abs: int | None = None  # plausible magnitude of an integer column
+    identifier: str | None = None  # TENANT or IDENTIFIER: the allowed form of an id column
 
 
 @dataclass(frozen=True)
@@ -62,16 +75,16 @@ class Contract:
 TRANSACTIONS = Contract(
     "transactions",
     (
-        Column("tenant_id", STRING, default=DEFAULT_TENANT),
-        Column("invoice_id", STRING),
+        Column("tenant_id", STRING, default=DEFAULT_TENANT, identifier=TENANT),
+        Column("invoice_id", STRING, identifier=IDENTIFIER),
         Column("transaction_ts", TIMESTAMP),
-        Column("customer_id", STRING, required=False),  # blank = walk-in sale
-        Column("product_id", STRING),
+        Column("customer_id", STRING, required=False, identifier=IDENTIFIER),  # blank = walk-in sale
+        Column("product_id", STRING, identifier=IDENTIFIER),
         Column("product_name", STRING, required=False),
         Column("category", STRING, required=False),
-        Column("quantity", INTEGER),  # negative = return
-        Column("unit_price", FLOAT),  # >= 0
-        Column("amount", FLOAT, required=False),  # blank = quantity x unit_price
+        Column("quantity", INTEGER, max_abs=10_000_000),  # negative = return
+        Column("unit_price", FLOAT, money=True),  # >= 0
+        Column("amount", FLOAT, required=False, money=True),  # blank = quantity x unit_price
         Column("payment_method", STRING, required=False),
         Column("currency", STRING, required=False),
     ),
@@ -81,11 +94,11 @@ INVENTORY = Contract(
     "inventory",
     (
         Column("snapshot_date", DATE),
-        Column("tenant_id", STRING, default=DEFAULT_TENANT),
-        Column("product_id", STRING),
-        Column("on_hand", INTEGER),
-        Column("unit_cost", FLOAT),
-        Column("lead_time_days", INTEGER),
+        Column("tenant_id", STRING, default=DEFAULT_TENANT, identifier=TENANT),
+        Column("product_id", STRING, identifier=IDENTIFIER),
+        Column("on_hand", INTEGER, max_abs=1_000_000_000),
+        Column("unit_cost", FLOAT, money=True),
+        Column("lead_time_days", INTEGER, max_abs=3_650),
     ),
 )
 
@@ -94,8 +107,8 @@ METAL_PRICES = Contract(
     (
         Column("date", DATE),
         Column("metal", STRING),
-        Column("purity", INTEGER),
-        Column("price_per_gram", FLOAT),
+        Column("purity", INTEGER),  # parts per thousand: 1..1000, checked with the metal rules
+        Column("price_per_gram", FLOAT, money=True),
         Column("currency", STRING),
         Column("source", STRING, required=False),
     ),
@@ -108,7 +121,7 @@ DIAMOND_PRICES = Contract(
         Column("cut", STRING),
         Column("color", STRING),
         Column("clarity", STRING),
-        Column("price", FLOAT),
+        Column("price", FLOAT, money=True),
         Column("depth", FLOAT, required=False),
         Column("table", FLOAT, required=False),
         Column("x", FLOAT, required=False),

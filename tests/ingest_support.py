@@ -34,3 +34,32 @@ def loaded(settings: Settings, kind: str = "transactions") -> pd.DataFrame:
 def quarantined(settings: Settings, kind: str = "transactions") -> pd.DataFrame:
     return Warehouse(settings).query_df(
         f"select * from quarantine.{kind} order by _source_file, _row_number")
+
+
+def xlsx_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
+    """An Excel workbook with one sheet per entry (rows of cell values: str, int, float, datetime, None)."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def parquet_bytes(columns: dict[str, list[object]]) -> bytes:
+    """A Parquet file with Arrow types inferred from the values (ints, floats, datetimes, strings)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table(columns), buf)
+    return buf.getvalue()
