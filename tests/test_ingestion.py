@@ -223,3 +223,90 @@ def test_csv_files_written_by_the_csv_module_round_trip(data_dir: Path) -> None:
     f = ingest_kind(settings, "transactions", now=NOW).files[0]
     assert f.rows_loaded == 1
     assert loaded(settings)["product_name"].iloc[0] == 'Ring, "gold"\nsize 7'
+
+
+def _counts(f) -> tuple[int, int, int, int, int]:
+    return f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate, f.rows_skipped
+
+
+def test_identical_rows_are_items_in_a_file_and_duplicates_across_loads(data_dir: Path) -> None:
+    r, other = tx_line("R"), tx_line("S", product="P2")
+    settings = load_settings()
+    write_landing(data_dir, "transactions", "a.csv", "\n".join([TX_HEADER, r, other, r]) + "\n")
+    first = ingest_kind(settings, "transactions", now=NOW).files[0]
+    assert _counts(first) == (3, 3, 0, 0, 0)  # R twice: two items
+
+    # A later file with R once: that R is the first R again, a duplicate.
+    write_landing(data_dir, "transactions", "b.csv", "\n".join([TX_HEADER, r]) + "\n")
+    second = ingest_kind(settings, "transactions", now=NOW).files[1]
+    assert _counts(second) == (1, 0, 0, 1, 0)
+
+    # A file with R three times: the first two are known, the third is new.
+    write_landing(data_dir, "transactions", "c.csv", "\n".join([TX_HEADER, r, r, r]) + "\n")
+    third = ingest_kind(settings, "transactions", now=NOW).files[2]
+    assert _counts(third) == (3, 1, 0, 2, 0)
+    rows = loaded(settings)
+    assert rows.loc[rows["invoice_id"] == "R", ["_source_file", "_row_number"]].values.tolist() == [
+        ["transactions/a.csv", 1], ["transactions/a.csv", 3], ["transactions/c.csv", 3]]
+    assert rows["_row_hash"].is_unique
+
+    # Re-ingesting changes nothing; a copy of any of them under another name is all duplicates.
+    assert [f.status for f in ingest_kind(settings, "transactions", now=NOW).files] == ["skipped"] * 3
+    write_landing(data_dir, "transactions", "d_copy_of_c.csv", "\n".join([TX_HEADER, r, r, r]) + "\n")
+    copy = ingest_kind(settings, "transactions", now=NOW).files[3]
+    assert _counts(copy) == (3, 0, 0, 3, 0)
+    assert len(loaded(settings)) == 4
+
+
+def test_first_occurrence_keeps_the_row_hash_of_earlier_releases(data_dir: Path) -> None:
+    # Warehouses loaded before occurrences were counted hold these keys: they must not load again.
+    write_landing(data_dir, "transactions", "a.csv", "\n".join([TX_HEADER, tx_line("I1"), tx_line("I1")]) + "\n")
+    write_landing(data_dir, "metal_prices", "m.csv",
+                  "date,metal,purity,price_per_gram,currency,source\n2025-03-03,gold,999,88.12,USD,lbma\n")
+    settings = load_settings()
+    ingest_kind(settings, "transactions", now=NOW)
+    ingest_kind(settings, "metal_prices", now=NOW)
+    hashes = loaded(settings)["_row_hash"].tolist()
+    assert hashes[0] == "92e4b2122a5c1f0e"  # computed by the release before this change
+    assert hashes[1] != hashes[0] and len(hashes[1]) == 16
+    assert loaded(settings, "metal_prices")["_row_hash"].tolist() == ["d5b62e7eae74ce2c"]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_occurrences_are_counted_across_the_chunks_of_a_file(data_dir: Path, monkeypatch, fast: bool) -> None:
+    from functools import partial
+
+    from smartmarket.ingest import reader, sources
+
+    # Tiny chunks: the 2nd and 3rd copies of R land in later chunks than the 1st.
+    monkeypatch.setattr(sources, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(sources, "arrow_batches", partial(reader.arrow_batches, block_bytes=200))
+    r = tx_line("R")
+    lines = [TX_HEADER, r, tx_line("A"), tx_line("B"), r, tx_line("C"), r]
+    if not fast:
+        lines.append("shop,short")  # one malformed row sends the file to the row-by-row reader
+    write_landing(data_dir, "transactions", "a.csv", "\n".join(lines) + "\n")
+    settings = load_settings()
+    f = ingest_kind(settings, "transactions", now=NOW).files[0]
+    assert (f.rows_loaded, f.rows_duplicate) == (6, 0)
+
+    monkeypatch.setattr(sources, "CHUNK_ROWS", 250_000)
+    monkeypatch.setattr(sources, "arrow_batches", reader.arrow_batches)
+    write_landing(data_dir, "transactions", "b.csv", "\n".join([TX_HEADER, r, r, r, r]) + "\n")
+    g = ingest_kind(settings, "transactions", now=NOW).files[1]
+    assert (g.rows_loaded, g.rows_duplicate) == (1, 3)  # the same numbering in one chunk as in three
+
+
+def test_a_natural_key_makes_later_rows_with_the_same_key_duplicates(data_dir: Path) -> None:
+    (data_dir / "mappings").mkdir()
+    (data_dir / "mappings" / "erp.yml").write_text(
+        "kind: transactions\nfiles: 'erp_*.csv'\nnatural_key: [tenant_id, invoice_id, product_id]\n")
+    write_landing(data_dir, "transactions", "erp_1.csv",
+                  "\n".join([TX_HEADER, tx_line("I1"), tx_line("I1", quantity="3"), tx_line("I2")]) + "\n")
+    write_landing(data_dir, "transactions", "erp_2.csv",
+                  "\n".join([TX_HEADER, tx_line("I2", quantity="5"), tx_line("I3")]) + "\n")
+    settings = load_settings()
+    files = ingest_kind(settings, "transactions", now=NOW).files
+    assert [_counts(f) for f in files] == [(3, 2, 0, 1, 0), (2, 1, 0, 1, 0)]
+    rows = loaded(settings)
+    assert rows[["invoice_id", "quantity"]].values.tolist() == [["I1", 1], ["I2", 1], ["I3", 1]]  # first wins

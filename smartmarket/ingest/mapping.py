@@ -343,10 +343,11 @@ def _factor(value: Any) -> float:
         result = float(value)
     else:
         text = str(value)
+        problem = f"{text!r} is not a number or an expression such as 1/31.1034768 (numbers and + - * / only)"
         try:
             tree = ast.parse(text, mode="eval")
         except SyntaxError:
-            raise ValueError(f"{text!r} is not a number or an expression such as 1/31.1034768") from None
+            raise ValueError(problem) from None
 
         def evaluate(node: ast.AST) -> float:
             if isinstance(node, ast.Constant) and isinstance(node.value, int | float) \
@@ -356,7 +357,7 @@ def _factor(value: Any) -> float:
                 return _BINARY[type(node.op)](evaluate(node.left), evaluate(node.right))
             if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
                 return _UNARY[type(node.op)](evaluate(node.operand))
-            raise ValueError(f"{text!r}: only numbers and + - * / are allowed")
+            raise ValueError(problem)
 
         try:
             result = evaluate(tree.body)
