@@ -1,6 +1,9 @@
 """Ingestion accounting, idempotence and foreign layouts (issue: platform foundation)."""
 
 import csv
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -310,3 +313,98 @@ def test_a_natural_key_makes_later_rows_with_the_same_key_duplicates(data_dir: P
     assert [_counts(f) for f in files] == [(3, 2, 0, 1, 0), (2, 1, 0, 1, 0)]
     rows = loaded(settings)
     assert rows[["invoice_id", "quantity"]].values.tolist() == [["I1", 1], ["I2", 1], ["I3", 1]]  # first wins
+
+
+@contextmanager
+def _warehouse_on(engine: str, monkeypatch) -> Iterator[None]:
+    if engine == "duckdb":
+        yield
+        return
+    from tests.dbt_support import require_postgres, throwaway_postgres_database
+
+    require_postgres()
+    with throwaway_postgres_database() as dbname:
+        monkeypatch.setenv("SMARTMARKET_WAREHOUSE", "postgres")
+        monkeypatch.setenv("SMARTMARKET_PG_DATABASE", dbname)
+        yield
+
+
+OLD_LOG_COLUMNS = [("kind", "string"), ("source_file", "string"), ("file_sha256", "string"), ("mapping", "string"),
+                   ("status", "string"), ("rows_read", "integer"), ("rows_loaded", "integer"),
+                   ("rows_quarantined", "integer"), ("rows_duplicate", "integer"), ("message", "string"),
+                   ("ingested_at", "timestamp")]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_an_existing_warehouse_gains_the_skipped_column_and_keeps_its_log(data_dir: Path, monkeypatch,
+                                                                         engine: str) -> None:
+    from smartmarket.warehouse import Warehouse, run
+
+    with _warehouse_on(engine, monkeypatch):
+        settings = load_settings()
+        wh = Warehouse(settings)
+        with wh.connect() as con:  # the log as the previous release created it, with one file in it
+            wh.create_table(con, "raw._ingestion_log", OLD_LOG_COLUMNS)
+            run(con, "insert into raw._ingestion_log values ('transactions', 'transactions/old.csv', 'abc', "
+                     "'canonical', 'loaded', 2, 2, 0, 0, '', '2025-12-01 00:00:00')")
+            if engine == "postgres":
+                con.commit()
+        (data_dir / "mappings").mkdir()
+        (data_dir / "mappings" / "shop.yml").write_text(
+            "kind: transactions\nfiles: 'shop_*.csv'\nrows: {skip: {column: product_id, values: [POST]}}\n")
+        r = tx_line("R")
+        write_landing(data_dir, "transactions", "shop_1.csv",
+                      "\n".join([TX_HEADER, r, r, tx_line("P", product="POST")]) + "\n")
+
+        f = ingest_kind(settings, "transactions", now=NOW).files[0]
+        again = ingest_kind(settings, "transactions", now=NOW).files[0]
+
+        assert _counts(f) == (3, 2, 0, 0, 1)
+        assert again.status == "skipped"
+        log = wh.query_df("select source_file, rows_read, rows_skipped from raw._ingestion_log order by source_file")
+        assert log.values.tolist() == [["transactions/old.csv", 2, 0], ["transactions/shop_1.csv", 3, 1]]
+        assert wh.row_count("raw.transactions") == 2
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_melted_records_share_a_row_number_and_a_renamed_copy_is_all_duplicates(data_dir: Path, monkeypatch,
+                                                                                engine: str) -> None:
+    with _warehouse_on(engine, monkeypatch):
+        (data_dir / "mappings").mkdir()
+        (data_dir / "mappings" / "gold.yml").write_text(
+            "kind: metal_prices\nfiles: 'wide*.csv'\nrename: {Date: date}\ndefaults: {metal: gold, purity: 999}\n"
+            "melt: {columns: [USD, EUR], names_to: currency, values_to: price_per_gram}\n")
+        content = "Date,USD,EUR\n2025-01-02,85.1,x\n2025-01-03,y,80.2\n"
+        write_landing(data_dir, "metal_prices", "wide.csv", content)
+        write_landing(data_dir, "metal_prices", "wide_copy.csv", content)
+        settings = load_settings()
+
+        first, copy = ingest_kind(settings, "metal_prices", now=NOW).files
+
+        assert _counts(first) == (4, 2, 2, 0, 0)
+        assert _counts(copy) == (4, 0, 0, 4, 0)
+        q = quarantined(settings, "metal_prices")
+        assert list(zip(q["_row_number"], q["_reason"], q["_raw_record"], strict=True)) == [
+            (1, "price_per_gram 'x' is not a number (melted column EUR)", '{"Date": "2025-01-02", "EUR": "x"}'),
+            (2, "price_per_gram 'y' is not a number (melted column USD)", '{"Date": "2025-01-03", "USD": "y"}')]
+
+
+def test_plausibility_bounds_default_and_come_from_the_environment() -> None:
+    from datetime import date
+
+    defaults = load_settings({})
+    assert (defaults.max_money, defaults.earliest_date) == (1_000_000_000.0, date(1900, 1, 1))
+    custom = load_settings({"SMARTMARKET_MAX_MONEY": "25_000", "SMARTMARKET_EARLIEST_DATE": "2010-06-01"})
+    assert (custom.max_money, custom.earliest_date) == (25_000.0, date(2010, 6, 1))
+
+
+@pytest.mark.parametrize(("var", "value", "message"), [
+    ("SMARTMARKET_MAX_MONEY", "lots", "SMARTMARKET_MAX_MONEY='lots' is not a positive number"),
+    ("SMARTMARKET_MAX_MONEY", "-5", "SMARTMARKET_MAX_MONEY='-5' is not a positive number"),
+    ("SMARTMARKET_MAX_MONEY", "inf", "SMARTMARKET_MAX_MONEY='inf' is not a positive number"),
+    ("SMARTMARKET_EARLIEST_DATE", "01/01/1990", "SMARTMARKET_EARLIEST_DATE='01/01/1990' is not an ISO date"),
+    ("SMARTMARKET_EARLIEST_DATE", "1500-01-01", "is before 1678-01-01"),
+])
+def test_a_wrong_plausibility_setting_says_what_to_fix(var: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_settings({var: value})
