@@ -137,21 +137,35 @@ def content_hashes(typed: pd.DataFrame, columns: list[str]) -> np.ndarray:
 
 
 class Occurrences:
-    """Numbers each content's occurrences in file order (1, 2, ...), across the chunks of one file."""
+    """Numbers each content's occurrences in file order (1, 2, ...), across the chunks of one file.
+
+    Most contents occur once: they are only remembered in a set (C-speed); counts are kept for the
+    few that repeat.
+    """
 
     def __init__(self) -> None:
-        self._seen: dict[int, int] = {}
+        self._seen: set[int] = set()
+        self._repeats: dict[int, int] = {}  # content seen more than once -> occurrences so far
 
     def number(self, hashes: np.ndarray, last_chunk: bool = False) -> np.ndarray:
         series = pd.Series(hashes)
         within = series.groupby(series, sort=False).cumcount().to_numpy() + 1
         if not self._seen and last_chunk:
             return within  # a file in one chunk (most files): no state to look up or keep
-        uniques, counts = np.unique(hashes, return_counts=True)
-        before = np.array([self._seen.get(h, 0) for h in uniques.tolist()], dtype=np.int64)
-        for h, b, n in zip(uniques.tolist(), before.tolist(), counts.tolist(), strict=True):
-            self._seen[h] = b + n
-        return within + before[np.searchsorted(uniques, hashes)]
+        values = hashes.tolist()
+        seen = np.fromiter(map(self._seen.__contains__, values), dtype=bool, count=len(values))
+        before = np.zeros(len(values), dtype=np.int64)
+        for i in np.flatnonzero(seen).tolist():
+            before[i] = self._repeats.get(values[i], 1)
+        if not last_chunk:
+            self._seen.update(values)
+            repeating = seen | series.duplicated(keep=False).to_numpy()
+            if repeating.any():
+                firsts = ~series[repeating].duplicated().to_numpy()
+                counts = series[repeating].value_counts()
+                for h, b in zip(series[repeating][firsts].tolist(), before[repeating][firsts].tolist(), strict=True):
+                    self._repeats[h] = b + int(counts[h])
+        return within + before
 
 
 def row_hashes(content: np.ndarray, occurrence: np.ndarray | None = None) -> list[str]:
