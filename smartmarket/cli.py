@@ -26,7 +26,8 @@ def _ingest(args: argparse.Namespace) -> int:
         result = ingest_kind(settings, kind, tenants=tenants, progress=print)
         totals = result.as_metadata()
         print(f"{kind}: read {totals['rows_read']:,} = loaded {totals['rows_loaded']:,} + quarantined "
-              f"{totals['rows_quarantined']:,} + duplicates {totals['rows_duplicate']:,}")
+              f"{totals['rows_quarantined']:,} + duplicates {totals['rows_duplicate']:,} + skipped by mapping "
+              f"{totals['rows_skipped']:,}")
         for f in result.files:
             for line in f.examples:
                 print(f"  {line}")
