@@ -63,3 +63,18 @@ def parquet_bytes(columns: dict[str, list[object]]) -> bytes:
     buf = io.BytesIO()
     pq.write_table(pa.table(columns), buf)
     return buf.getvalue()
+
+
+def parquet_damaged_after(columns: dict[str, list[object]], good_rows: int) -> bytes:
+    """A Parquet file whose row groups hold `good_rows` rows each, the second one damaged."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table(columns), buf, row_group_size=good_rows, compression="none", use_dictionary=False)
+    data = bytearray(buf.getvalue())
+    offset = pq.ParquetFile(io.BytesIO(bytes(data))).metadata.row_group(1).column(0).data_page_offset
+    data[offset:offset + 8] = b"\xff" * 8  # the page header of the second group's first column
+    return bytes(data)

@@ -16,6 +16,7 @@ from tests.ingest_support import (
     TX_HEADER,
     loaded,
     parquet_bytes,
+    parquet_damaged_after,
     quarantined,
     tx_line,
     write_landing,
@@ -201,6 +202,14 @@ CASES: dict[str, Case] = {
         "loaded", (2, 1, 1, 0, 0), name="case.parquet",
         quarantine=[(2, "quantity is 0 (neither a sale nor a return)")],
         loaded={"customer_id": ["13085"], "amount": [5.0]}),
+    # The rows before the damage are loaded and counted; the message says where reading stopped.
+    "Parquet damaged after its first row group": Case(
+        parquet_damaged_after({"tenant_id": ["shop"] * 6, "invoice_id": [f"I{i}" for i in range(1, 7)],
+                               "transaction_ts": ["2025-03-01"] * 6, "product_id": ["P1"] * 6,
+                               "quantity": [1] * 6, "unit_price": [2.0] * 6}, good_rows=3),
+        "rejected", (3, 3, 0, 0, 0), name="case.parquet",
+        message="Parquet file cannot be read after data row 3: Couldn't deserialize thrift",
+        loaded={"invoice_id": ["I1", "I2", "I3"]}),
     "corrupt Parquet": Case(b"PAR1" + bytes(range(200)) + b"PAR1", "rejected", (0, 0, 0, 0, 0), name="case.parquet",
                             message="not a readable Parquet file"),
     "CSV with a .parquet name": Case(body(*GOOD), "rejected", (0, 0, 0, 0, 0), name="case.parquet",

@@ -358,3 +358,20 @@ def test_parse_mapping_reads_numbers_and_expressions_as_scale() -> None:
     assert m.scale == {"price_per_gram": pytest.approx(1 / 31.1034768, rel=1e-15)}
     assert parse_mapping({"kind": "metal_prices", "files": "*", "scale": {"price_per_gram": 0.5}}).scale == {
         "price_per_gram": 0.5}
+
+
+def test_a_workbook_with_date_cells_and_text_dates_in_the_mapping_format(data_dir: Path) -> None:
+    _user_mapping(data_dir, "till_book.yml", "kind: transactions\nfiles: 'till_*.xlsx'\ndate_format: '%d/%m/%Y'\n"
+                                             "defaults: {tenant_id: shop}\ndecimal: ','\n")
+    header = ["invoice_id", "transaction_ts", "product_id", "quantity", "unit_price"]
+    write_landing(data_dir, "transactions", "till_march.xlsx", xlsx_bytes({"Sales": [
+        header, ["T1", datetime(2025, 3, 4, 9, 30), "P1", 1, 2.5],   # a date cell: read whatever the format
+        ["T2", "05/03/2025", "P1", 1, 2.5],                         # text: read with date_format
+        ["T3", "2025-03-06", "P1", 1, "2,5"]]}))                    # text decimal comma: not a number here
+    settings = load_settings()
+    f = ingest_kind(settings, "transactions", now=NOW).files[0]
+    assert _counts(f) == (3, 2, 1, 0, 0)
+    rows = loaded(settings)
+    assert rows["transaction_ts"].tolist() == [pd.Timestamp("2025-03-04 09:30"), pd.Timestamp("2025-03-05")]
+    assert rows["unit_price"].tolist() == [2.5, 2.5]  # the mapping's decimal comma does not apply to cells
+    assert quarantined(settings)["_reason"].tolist() == ["unit_price '2,5' is not a number"]

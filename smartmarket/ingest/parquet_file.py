@@ -37,11 +37,13 @@ def _frames(parquet: Any, names: list[str], batch_rows: int) -> Iterator[pd.Data
 
     done = 0
     try:
-        for batch in parquet.iter_batches(batch_size=batch_rows):
-            frame = pd.DataFrame({f"c{i}": _text(batch.column(i)) for i in range(batch.num_columns)})
-            frame.columns = names  # names may repeat: the loader rejects such a header by name
-            done += len(frame)
-            yield frame
+        # Row group by row group: a damaged group then stops the reading after the good ones before it.
+        for group in range(parquet.num_row_groups):
+            for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[group]):
+                frame = pd.DataFrame({f"c{i}": _text(batch.column(i)) for i in range(batch.num_columns)})
+                frame.columns = names  # names may repeat: the loader rejects such a header by name
+                done += len(frame)
+                yield frame
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise FileRejected(f"Parquet file cannot be read after data row {done}: {exc}") from None
     finally:
