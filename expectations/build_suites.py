@@ -202,18 +202,27 @@ def _mart_suite(name: str, table: str, key: list[str], types: dict[str, list[str
 
 
 def customer_rfm() -> Any:
+    from great_expectations.expectations.row_conditions import Column
+
     s = _mart_suite("customer_rfm", "marts.customer_rfm", ["tenant_id", "customer_id", "as_of_date"], {
         "tenant_id": STR_TYPES, "customer_id": STR_TYPES, "as_of_date": DATETIME_TYPES,
         "recency_days": NUMBER_TYPES, "frequency": NUMBER_TYPES, "monetary": NUMBER_TYPES,
+        "has_net_returns": BOOL_TYPES,
         "r_score": NUMBER_TYPES, "f_score": NUMBER_TYPES, "m_score": NUMBER_TYPES,
         "segment": STR_TYPES, "churn_risk_score": NUMBER_TYPES, "churn_risk_level": STR_TYPES,
     })
-    s.not_null(["recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "segment",
-                "churn_risk_score", "churn_risk_level"], "every customer is scored")
+    s.not_null(["recency_days", "frequency", "monetary", "has_net_returns", "r_score", "f_score", "m_score",
+                "segment", "churn_risk_score", "churn_risk_level"], "every customer is scored")
     s.between("recency_days", "days since last purchase, never negative", min_value=0)
     s.between("frequency", "a customer in RFM bought at least once", min_value=1)
-    s.between("monetary", "net spend is usually positive (returns can exceed sales)", severity="warning",
-              min_value=0)
+    # Returns of goods bought before the data starts can outweigh a customer's purchases: a real case, kept
+    # as the (negative) net value and flagged, so the rules hold the flag and the value to each other.
+    s.between("monetary", "net spend is not negative unless the customer is flagged has_net_returns",
+              min_value=0, row_condition=Column("has_net_returns") == False)  # noqa: E712
+    s.between("monetary", "has_net_returns flags exactly the customers whose returns exceed their purchases",
+              max_value=0, strict_max=True, row_condition=Column("has_net_returns") == True)  # noqa: E712
+    s.between("m_score", "net returns are ranked as zero spend: the lowest monetary score", max_value=1,
+              row_condition=Column("has_net_returns") == True)  # noqa: E712
     for c in ("r_score", "f_score", "m_score"):
         s.between(c, "quintile score", min_value=1, max_value=5)
     s.in_set("segment", SEGMENTS, "documented segments")

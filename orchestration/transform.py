@@ -1,4 +1,4 @@
-"""dbt models as Dagster assets; dbt tests surface as asset checks.
+"""dbt models as Dagster assets, one `dbt build` step per branch; dbt tests surface as asset checks.
 
 Keys follow the warehouse layout: sources are `raw/<table>` (the ingestion assets), models are
 `<schema>/<model>` (staging, intermediate, marts), so lineage in the UI reads like the warehouse.
@@ -64,18 +64,43 @@ class SmartMarketTranslator(DagsterDbtTranslator):
 
 translator = SmartMarketTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
+# One dbt step per landing kind's branch (dbt selection syntax: select, exclude). Dagster skips a whole
+# step when a blocking check upstream of it fails, so with one step for the project a bad transactions batch
+# stopped the metal and diamond marts too; per branch, only what is downstream of the failing data waits.
+# Sales is everything downstream of transactions that does not need stock; whatever needs stock (inventory
+# position, cash flow) is the inventory branch, which also reads sales marts and so runs after sales.
+# Every model belongs to exactly one branch (tests/test_dbt_branches.py proves it on the manifest).
+DBT_BRANCHES: dict[str, tuple[str, str | None]] = {
+    "sales": ("stg_raw__transactions+", "stg_raw__inventory+"),
+    "inventory": ("stg_raw__inventory+", None),
+    "metal_prices": ("stg_raw__metal_prices+", None),
+    "diamond_prices": ("stg_raw__diamond_prices+", None),
+}
 
-@dbt_assets(
-    manifest=ensure_manifest(),
-    project=dbt_project,
-    dagster_dbt_translator=translator,
-    op_tags=WAREHOUSE_TAGS,
-)
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
-               warehouse: WarehouseResource) -> Iterator[Any]:
-    # profiles.yml reads the warehouse location from SMARTMARKET_* variables derived from settings.
-    os.environ.update(warehouse.settings().dbt_env())
-    yield from dbt.cli(["build"], context=context).stream()
+
+def build_dbt_branch(branch: str, select: str, exclude: str | None = None) -> dg.AssetsDefinition:
+    """`dbt build` of one branch as a multi-asset: its models are assets, its dbt tests asset checks."""
+
+    @dbt_assets(
+        manifest=ensure_manifest(),
+        project=dbt_project,
+        select=select,
+        exclude=exclude,
+        name=f"dbt_{branch}",
+        dagster_dbt_translator=translator,
+        op_tags=WAREHOUSE_TAGS,
+    )
+    def _dbt_branch(context: dg.AssetExecutionContext, dbt: DbtCliResource,
+                    warehouse: WarehouseResource) -> Iterator[Any]:
+        # profiles.yml reads the warehouse location from SMARTMARKET_* variables derived from settings.
+        os.environ.update(warehouse.settings().dbt_env())
+        yield from dbt.cli(["build"], context=context).stream()
+
+    return _dbt_branch
+
+
+dbt_branches = {branch: build_dbt_branch(branch, select, exclude)
+                for branch, (select, exclude) in DBT_BRANCHES.items()}
 
 
 def dbt_resource() -> DbtCliResource:
@@ -84,4 +109,4 @@ def dbt_resource() -> DbtCliResource:
                           dbt_executable=str(_dbt_executable()))
 
 
-defs = dg.Definitions(assets=[dbt_models])
+defs = dg.Definitions(assets=list(dbt_branches.values()))

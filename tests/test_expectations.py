@@ -82,7 +82,7 @@ def customer_rfm(n: int = 50) -> pd.DataFrame:
     i = np.arange(n)
     return pd.DataFrame({
         "tenant_id": "t1", "customer_id": [f"C{k}" for k in i], "as_of_date": pd.Timestamp("2024-12-31"),
-        "recency_days": i % 90, "frequency": 1 + i % 12, "monetary": 10.0 + i * 3,
+        "recency_days": i % 90, "frequency": 1 + i % 12, "monetary": 10.0 + i * 3, "has_net_returns": False,
         "r_score": 1 + i % 5, "f_score": 1 + (i // 5) % 5, "m_score": 1 + (i // 25) % 5,
         "rfm_score": [f"{1 + k % 5}{1 + (k // 5) % 5}{1 + (k // 25) % 5}" for k in i],
         "segment": [["Champion", "Loyal", "Potential", "At-Risk", "Dormant"][k % 5] for k in i],

@@ -45,11 +45,17 @@ LINES = [
     ("B-021", "2024-03-10 10:00:00", "B", "B3", "Q1", -1, 5.00),  # return
     ("B-030", "2024-06-01 10:00:00", "B", "B4", "Q2", -1, 8.00),  # only a return: not scored
     ("B-040", "2024-07-02 10:00:00", "B", "B5", "Q1", 5, 10.00),  # only after as-of: not scored
+    # tenant C: returns of goods bought before the data starts outweigh two customers' purchases
+    ("C-001", "2024-06-01 10:00:00", "C", "C1", "R1", 1, 10.00),
+    ("C-002", "2024-06-10 10:00:00", "C", "C1", "R1", -3, 20.00),  # return-only invoice, 60.00 refunded
+    ("C-010", "2024-06-05 10:00:00", "C", "C2", "R1", 1, 5.00),
+    ("C-011", "2024-06-06 10:00:00", "C", "C2", "R2", -1, 10.00),
+    ("C-020", "2024-06-20 10:00:00", "C", "C3", "R2", 1, 100.00),
 ]
 
 RFM_COLUMNS = [
     "tenant_id", "customer_id", "first_purchase_date", "last_purchase_date", "recency_days", "frequency",
-    "monetary", "r_score", "f_score", "m_score", "rfm_score", "segment", "frequency_last_90d",
+    "monetary", "has_net_returns", "r_score", "f_score", "m_score", "rfm_score", "segment", "frequency_last_90d",
     "earlier_rate_per_90d", "churn_risk_score", "churn_risk_level", "risk_reason",
 ]
 D, N = Decimal, None
@@ -59,50 +65,64 @@ D, N = Decimal, None
 #   m -> 1, 2, 3 (floor 2.5 = 2), 4 (floor 3.75 = 3), 5
 # Tenant B frequencies B2 = B3 1 < B1 3 -> ranks 1, 1, 3 of n = 3 -> f 1, 1, 5 (1 + floor(5) capped)
 # Tenant B monetary B2 5 < B3 15 (= 20 - 5 return) < B1 30 -> m 1, 3 (1 + floor(2.5)), 5
+# Tenant C frequencies all 1 -> f 1. Monetary C1 -50 (10 - 60), C2 -5 (5 - 10), C3 100: ranked on the value
+#   floored at zero, C1 = C2 = 0 share rank 1 -> m 1, 1; C3 rank 3 -> 5. (Ranked on the raw net value, C2
+#   would be rank 2 -> 1 + floor(5 * 1 / 2) = 3: a refund would buy a better score than spending nothing.)
+F = False
 EXPECTED_RFM = [
     # A1: last 06-20 -> 10 days -> R 4; (4+5+3)/3 = 4.00 Loyal. Window: 1 purchase; earlier 3 purchases,
     # first 01-10 to window start 04-01 = 82 days -> 90; 3 * 90 / 90 = 3.0 > 1 -> declining:
     # 10/365 = 0.0274 + 0.3 = 0.3274 medium
-    ("A", "A1", date(2024, 1, 10), date(2024, 6, 20), 10, 4, D("250.00"), 4, 5, 3, D("4.00"), "Loyal",
+    ("A", "A1", date(2024, 1, 10), date(2024, 6, 20), 10, 4, D("250.00"), F, 4, 5, 3, D("4.00"), "Loyal",
      1, D("3.0000"), D("0.3274"), "medium",
      "1 purchase in the last 90 days vs 3.0 expected from earlier behaviour"),
     # A2: all three purchases inside the window; 2 days -> R 5; (5+4+2)/3 = 3.67 Potential (< 3.7);
     # 2/365 = 0.0055 low
-    ("A", "A2", date(2024, 5, 1), date(2024, 6, 28), 2, 3, D("120.00"), 5, 4, 2, D("3.67"), "Potential",
+    ("A", "A2", date(2024, 5, 1), date(2024, 6, 28), 2, 3, D("120.00"), F, 5, 4, 2, D("3.67"), "Potential",
      3, N, D("0.0055"), "low", "recent buyer with no earlier history"),
     # A3: 01-05 -> 06-30 = 177 days -> R 1; (1+2+4)/3 = 2.33 At-Risk; earlier 2 over 12-01 -> 04-01 = 122
     # days: 180/122 = 1.47541 -> 1.4754; 177/365 = 0.48493 -> 0.4849 + 0.3 = 0.7849 high
-    ("A", "A3", date(2023, 12, 1), date(2024, 1, 5), 177, 2, D("300.00"), 1, 2, 4, D("2.33"), "At-Risk",
+    ("A", "A3", date(2023, 12, 1), date(2024, 1, 5), 177, 2, D("300.00"), F, 1, 2, 4, D("2.33"), "At-Risk",
      0, D("1.4754"), D("0.7849"), "high",
      "no purchase for 177 days; 0 purchases in the last 90 days vs 1.5 expected from earlier behaviour"),
     # A4: 05-20 -> 41 days -> R 3; (3+2+1)/3 = 2.00 At-Risk; both purchases in the window, no earlier;
     # 41/365 = 0.11233 -> 0.1123 low
-    ("A", "A4", date(2024, 4, 15), date(2024, 5, 20), 41, 2, D("91.00"), 3, 2, 1, D("2.00"), "At-Risk",
+    ("A", "A4", date(2024, 4, 15), date(2024, 5, 20), 41, 2, D("91.00"), F, 3, 2, 1, D("2.00"), "At-Risk",
      2, N, D("0.1123"), "low", "no purchase for 41 days"),
     # A5: 02-20 -> 131 days -> R 1; (1+1+5)/3 = 2.33 At-Risk; earlier 1 over max(41, 90) days = 1.0;
     # 131/365 = 0.35890 -> 0.3589 + 0.3 = 0.6589 high
-    ("A", "A5", date(2024, 2, 20), date(2024, 2, 20), 131, 1, D("500.00"), 1, 1, 5, D("2.33"), "At-Risk",
+    ("A", "A5", date(2024, 2, 20), date(2024, 2, 20), 131, 1, D("500.00"), F, 1, 1, 5, D("2.33"), "At-Risk",
      0, D("1.0000"), D("0.6589"), "high",
      "no purchase for 131 days; 0 purchases in the last 90 days vs 1.0 expected from earlier behaviour"),
     # B1: bought on the as-of day -> 0 days -> R 5; 5.00 Champion; churn 0
-    ("B", "B1", date(2024, 6, 15), date(2024, 6, 30), 0, 3, D("30.00"), 5, 5, 5, D("5.00"), "Champion",
+    ("B", "B1", date(2024, 6, 15), date(2024, 6, 30), 0, 3, D("30.00"), F, 5, 5, 5, D("5.00"), "Champion",
      3, N, D("0.0000"), "low", "recent buyer with no earlier history"),
     # B2: 2023-10-01 -> 273 days -> R 1; 1.00 Dormant; earlier 1 over 183 days: 90/183 = 0.49180 -> 0.4918;
     # 273/365 = 0.7479 + 0.3 > 1 -> capped at 1
-    ("B", "B2", date(2023, 10, 1), date(2023, 10, 1), 273, 1, D("5.00"), 1, 1, 1, D("1.00"), "Dormant",
+    ("B", "B2", date(2023, 10, 1), date(2023, 10, 1), 273, 1, D("5.00"), F, 1, 1, 1, D("1.00"), "Dormant",
      0, D("0.4918"), D("1.0000"), "high",
      "no purchase for 273 days; 0 purchases in the last 90 days vs 0.5 expected from earlier behaviour"),
     # B3: 03-01 -> 121 days -> R 1 (> 120); (1+1+3)/3 = 1.67 Dormant (< 1.7); earlier 1 over max(31, 90);
     # 121/365 = 0.33151 -> 0.3315 + 0.3 = 0.6315 high
-    ("B", "B3", date(2024, 3, 1), date(2024, 3, 1), 121, 1, D("15.00"), 1, 1, 3, D("1.67"), "Dormant",
+    ("B", "B3", date(2024, 3, 1), date(2024, 3, 1), 121, 1, D("15.00"), F, 1, 1, 3, D("1.67"), "Dormant",
      0, D("1.0000"), D("0.6315"), "high",
      "no purchase for 121 days; 0 purchases in the last 90 days vs 1.0 expected from earlier behaviour"),
+    # C1: 06-01 -> 29 days -> R 4; net -50.00 kept and flagged; (4+1+1)/3 = 2.00 At-Risk; 29/365 = 0.0795
+    ("C", "C1", date(2024, 6, 1), date(2024, 6, 1), 29, 1, D("-50.00"), True, 4, 1, 1, D("2.00"), "At-Risk",
+     1, N, D("0.0795"), "low", "recent buyer with no earlier history"),
+    # C2: 06-05 -> 25 days -> R 4; net -5.00; m 1 like C1, not 3; 25/365 = 0.0685
+    ("C", "C2", date(2024, 6, 5), date(2024, 6, 5), 25, 1, D("-5.00"), True, 4, 1, 1, D("2.00"), "At-Risk",
+     1, N, D("0.0685"), "low", "recent buyer with no earlier history"),
+    # C3: 06-20 -> 10 days -> R 4; (4+1+5)/3 = 3.33 Potential; 10/365 = 0.0274
+    ("C", "C3", date(2024, 6, 20), date(2024, 6, 20), 10, 1, D("100.00"), F, 4, 1, 5, D("3.33"), "Potential",
+     1, N, D("0.0274"), "low", "recent buyer with no earlier history"),
 ]
 
 # first transaction date per product (A-099 / B-040 after the as-of date do not count)
 FIRST_SALE = {
     ("A", "P1"): date(2023, 12, 1), ("A", "P2"): date(2024, 2, 15), ("A", "P3"): date(2024, 1, 5),
     ("A", "P4"): date(2024, 6, 10), ("B", "Q1"): date(2024, 3, 1), ("B", "Q2"): date(2023, 10, 1),
+    ("C", "R1"): date(2024, 6, 1), ("C", "R2"): date(2024, 6, 6),  # R2's first line is C-011's return
 }
 
 
@@ -114,7 +134,7 @@ def _transactions() -> pd.DataFrame:
     df["transaction_ts"] = pd.to_datetime(df["transaction_ts"])
     df["product_name"] = "Product " + df["product_id"]
     df["category"] = df["product_id"].map({"P1": "rings", "P2": "chains", "P3": "rings", "P4": "bags",
-                                           "Q1": "fruit", "Q2": "bread"})
+                                           "Q1": "fruit", "Q2": "bread", "R1": "tea", "R2": "tea"})
     df["amount"] = None  # the staging model computes quantity x unit_price
     df["currency"] = "EUR"
     return df
@@ -155,6 +175,9 @@ def test_segment_summary(built):
         ("B", "Champion", 1, D("30.00"), D("30.00"), D("5.00"), D("0.3333")),
         # (1.00 + 1.67) / 2 = 1.335 -> 1.34 (half away from zero); (5 + 15) / 2 = 10
         ("B", "Dormant", 2, D("20.00"), D("10.00"), D("1.34"), D("0.6667")),
+        # net-negative customers count in their segment's value: -50 - 5 = -55, / 2 = -27.50
+        ("C", "At-Risk", 2, D("-55.00"), D("-27.50"), D("2.00"), D("0.6667")),
+        ("C", "Potential", 1, D("100.00"), D("100.00"), D("3.33"), D("0.3333")),
     ]
 
 
@@ -189,21 +212,47 @@ def test_daily_revenue_and_returns(built):
     ]
     span = _rows(built, "select tenant_id, min(revenue_date), max(revenue_date), count(*) "
                         "from marts.fct_daily_revenue group by 1 order by 1")
-    assert span == [("A", date(2023, 12, 1), AS_OF, 213), ("B", date(2023, 10, 1), AS_OF, 274)]
+    assert span == [("A", date(2023, 12, 1), AS_OF, 213), ("B", date(2023, 10, 1), AS_OF, 274),
+                    ("C", date(2024, 6, 1), AS_OF, 30)]
 
 
-def test_as_of_defaults_to_last_transaction_date(tmp_path):
-    """Without the var the as-of date is the last day over all tenants (A-099, 2024-07-05), not today."""
+def test_as_of_defaults_to_each_tenants_last_transaction_date(tmp_path):
+    """Without the var each tenant is as of its own last day (A-099 07-05, B-040 07-02, C-020 06-20), not today."""
     settings = make_settings(tmp_path)
     load_raw(settings, {"transactions": _transactions()})
-    run_dbt(["build", "--select", "+int_as_of_date"], settings)
-    rows = _rows(Warehouse(settings), "select as_of_date from intermediate.int_as_of_date")
-    assert rows == [(date(2024, 7, 5),)]
+    run_dbt(["build", "--select", "+int_tenant_as_of"], settings)
+    rows = _rows(Warehouse(settings), "select tenant_id, as_of_date, as_of_source from intermediate.int_tenant_as_of "
+                                      "order by tenant_id")
+    assert rows == [("A", date(2024, 7, 5), "last_transaction"), ("B", date(2024, 7, 2), "last_transaction"),
+                    ("C", date(2024, 6, 20), "last_transaction")]
 
 
 def test_run_dbt_reports_dbt_output_on_failure(tmp_path):
     settings = make_settings(tmp_path)
     load_raw(settings, {})
     with pytest.raises(DbtError, match="as_of_date must be 'YYYY-MM-DD'") as err:
-        run_dbt(["build", "--select", "int_as_of_date"], settings, vars={"as_of_date": "30/06/2024"})
+        run_dbt(["build", "--select", "int_tenant_as_of"], settings, vars={"as_of_date": "30/06/2024"})
     assert err.value.returncode != 0 and "30/06/2024" in err.value.output
+
+
+def test_customer_rfm_suite_passes_flagged_net_returns_and_holds_flag_and_value_together(built):
+    """The GX suite on the built mart: net-negative customers pass when flagged, and only then."""
+    from expectations.runner import validate_frame
+
+    frame = built.query_df("select * from marts.customer_rfm")
+    assert sorted(frame.loc[frame["monetary"] < 0, "customer_id"]) == ["C1", "C2"]
+    result = validate_frame(frame, "customer_rfm")
+    assert result.success, result.summary()
+
+    broken = frame.copy()
+    row = {c: broken.index[broken["customer_id"] == c][0] for c in ("C1", "C2", "B2")}
+    broken.loc[row["C1"], "has_net_returns"] = False  # negative but not flagged
+    broken.loc[row["B2"], "has_net_returns"] = True  # flagged but spent 5.00
+    broken.loc[row["C2"], "m_score"] = 3  # a refund bought a better score than no spend
+    result = validate_frame(broken, "customer_rfm")
+    assert result.blocking
+    assert sorted((f.columns[0], f.why, f.unexpected_count) for f in result.failures) == [
+        ("m_score", "net returns are ranked as zero spend: the lowest monetary score", 1),
+        ("monetary", "has_net_returns flags exactly the customers whose returns exceed their purchases", 1),
+        ("monetary", "net spend is not negative unless the customer is flagged has_net_returns", 1),
+    ]

@@ -8,7 +8,7 @@ invoices as (
 
 as_of as (
 
-    select * from {{ ref('int_as_of_date') }}
+    select * from {{ ref('int_tenant_as_of') }}
 
 ),
 
@@ -17,10 +17,11 @@ windowed as (
     select
         invoices.*,
         as_of.as_of_date,
-        -- the churn window is (as_of - 90 days, as_of]
+        -- the churn window is (as_of - 90 days, as_of], on the customer's own tenant's as-of
         {{ add_days('as_of.as_of_date', -90) }} as window_start_date
     from invoices
-    cross join as_of
+    inner join as_of
+        on as_of.tenant_id = invoices.tenant_id
 
 ),
 

@@ -8,7 +8,7 @@ inventory as (
 
 as_of as (
 
-    select * from {{ ref('int_as_of_date') }}
+    select * from {{ ref('int_inventory_as_of') }}
 
 ),
 
@@ -16,13 +16,15 @@ ranked as (
 
     select
         inventory.*,
+        as_of.as_of_date,
         -- two files can report the same product and day; the latest load wins
         row_number() over (
             partition by inventory.tenant_id, inventory.product_id, inventory.snapshot_date
             order by inventory._ingested_at desc, inventory._source_file desc, inventory._row_number desc
         ) as load_rank
     from inventory
-    cross join as_of
+    inner join as_of
+        on as_of.tenant_id = inventory.tenant_id
     where inventory.snapshot_date <= as_of.as_of_date
 
 ),
@@ -32,6 +34,7 @@ final as (
     select
         tenant_id,
         product_id,
+        as_of_date,
         snapshot_date,
         on_hand,
         unit_cost,

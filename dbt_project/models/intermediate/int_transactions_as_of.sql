@@ -8,18 +8,19 @@ transactions as (
 
 as_of as (
 
-    select * from {{ ref('int_as_of_date') }}
+    select * from {{ ref('int_tenant_as_of') }}
 
 ),
 
 final as (
 
-    -- rows after the as-of date do not exist yet from the marts' point of view
+    -- rows after the tenant's as-of date do not exist yet from the marts' point of view
     select
         transactions.*,
         as_of.as_of_date
     from transactions
-    cross join as_of
+    inner join as_of
+        on as_of.tenant_id = transactions.tenant_id
     where transactions.transaction_date <= as_of.as_of_date
 
 )

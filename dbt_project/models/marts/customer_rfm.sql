@@ -11,7 +11,10 @@ ranked as (
     select
         base.*,
         rank() over (partition by tenant_id order by frequency) as frequency_rank,
-        rank() over (partition by tenant_id order by monetary) as monetary_rank,
+        -- ranked on net spend floored at zero: a customer who returned more than they bought here (goods
+        -- bought before the data starts) has given the shop nothing, like a zero spender, however large
+        -- the refund, so all of them share the lowest rank instead of spreading over the low quintiles
+        rank() over (partition by tenant_id order by greatest(monetary, 0)) as monetary_rank,
         count(*) over (partition by tenant_id) as tenant_customers
     from base
 
@@ -81,6 +84,7 @@ final as (
         recency_days,
         frequency,
         monetary,
+        monetary < 0 as has_net_returns,
         r_score,
         f_score,
         m_score,

@@ -14,7 +14,7 @@ snapshots as (
 
 as_of as (
 
-    select * from {{ ref('int_as_of_date') }}
+    select * from {{ ref('int_inventory_as_of') }}
 
 ),
 
@@ -51,7 +51,8 @@ spine_days as (
         tenant_bounds.tenant_id,
         {{ date_series('tenant_bounds.first_date', 'as_of.as_of_date') }} as day_ts
     from tenant_bounds
-    cross join as_of
+    inner join as_of
+        on as_of.tenant_id = tenant_bounds.tenant_id
 
 ),
 

@@ -8,7 +8,7 @@ transactions as (
 
 as_of as (
 
-    select * from {{ ref('int_as_of_date') }}
+    select * from {{ ref('int_tenant_as_of') }}
 
 ),
 
@@ -46,7 +46,8 @@ spine_days as (
         products.product_id,
         {{ date_series('products.first_sale_date', 'as_of.as_of_date') }} as day_ts
     from products
-    cross join as_of
+    inner join as_of
+        on as_of.tenant_id = products.tenant_id
 
 ),
 
@@ -62,7 +63,7 @@ spine as (
 
 final as (
 
-    -- every day from the product's first sale to the as-of date, zeros included: forecasters need them
+    -- every day from the product's first sale to its tenant's as-of date, zeros included: forecasters need them
     select
         spine.tenant_id,
         spine.product_id,

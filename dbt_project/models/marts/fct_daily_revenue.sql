@@ -8,7 +8,7 @@ transactions as (
 
 as_of as (
 
-    select * from {{ ref('int_as_of_date') }}
+    select * from {{ ref('int_tenant_as_of') }}
 
 ),
 
@@ -44,7 +44,8 @@ spine_days as (
         tenants.tenant_id,
         {{ date_series('tenants.first_date', 'as_of.as_of_date') }} as day_ts
     from tenants
-    cross join as_of
+    inner join as_of
+        on as_of.tenant_id = tenants.tenant_id
 
 ),
 
@@ -59,7 +60,7 @@ spine as (
 
 final as (
 
-    -- the tenant's active range: first transaction day to the as-of date, quiet days as zeros
+    -- the tenant's active range: first transaction day to its own as-of date, quiet days as zeros
     select
         spine.tenant_id,
         spine.revenue_date,

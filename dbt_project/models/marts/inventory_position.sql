@@ -12,15 +12,9 @@ metrics as (
 
 ),
 
-as_of as (
-
-    select * from {{ ref('int_as_of_date') }}
-
-),
-
 latest as (
 
-    -- int_inventory_snapshots stops at the as-of date, so the snapshot without a successor is the latest
+    -- int_inventory_snapshots stops at the tenant's as-of date, so the snapshot without a successor is the latest
     select * from snapshots
     where next_snapshot_date is null
 
@@ -31,7 +25,7 @@ final as (
     select
         latest.tenant_id,
         latest.product_id,
-        as_of.as_of_date,
+        latest.as_of_date,
         latest.snapshot_date,
         latest.on_hand,
         latest.unit_cost,
@@ -44,7 +38,6 @@ final as (
                 then {{ div_round('latest.on_hand * metrics.days_observed_30d', 'metrics.sales_last_30d', 1) }}
         end as decimal(18, 1)) as days_of_cover
     from latest
-    cross join as_of
     left join metrics
         on metrics.tenant_id = latest.tenant_id
         and metrics.product_id = latest.product_id

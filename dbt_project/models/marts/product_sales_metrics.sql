@@ -8,7 +8,7 @@ daily as (
 
 as_of as (
 
-    select * from {{ ref('int_as_of_date') }}
+    select * from {{ ref('int_tenant_as_of') }}
 
 ),
 
@@ -17,7 +17,7 @@ per_product as (
     select
         daily.tenant_id,
         daily.product_id,
-        max(as_of.as_of_date) as as_of_date,
+        as_of.as_of_date,
         min(daily.sales_date) as first_sale_date,
         sum(case when daily.sales_date > {{ add_days('as_of.as_of_date', -7) }}
             then daily.quantity_sold else 0 end) as sales_last_7d,
@@ -27,8 +27,9 @@ per_product as (
             then daily.revenue else 0 end) as revenue_last_30d,
         max(case when daily.quantity_sold > 0 then daily.sales_date end) as last_sale_date
     from daily
-    cross join as_of
-    group by daily.tenant_id, daily.product_id
+    inner join as_of
+        on as_of.tenant_id = daily.tenant_id
+    group by daily.tenant_id, daily.product_id, as_of.as_of_date
 
 ),
 
