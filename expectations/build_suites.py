@@ -254,7 +254,9 @@ def inventory_position() -> Any:
          "on_hand": NUMBER_TYPES, "unit_cost": NUMBER_TYPES, "lead_time_days": NUMBER_TYPES,
          "stock_value": NUMBER_TYPES, "avg_daily_sales_30d": NUMBER_TYPES, "days_of_cover": NUMBER_TYPES},
         {"_chk_stock_value_gap": "abs(stock_value - on_hand * unit_cost)"})
-    s.not_null(["on_hand", "unit_cost", "stock_value", "avg_daily_sales_30d"], "measures are filled")
+    # avg_daily_sales_30d is null for a stocked product that never sold (new stock, or a tenant whose sales
+    # are held back): that is the mart's documented meaning, not missing data
+    s.not_null(["on_hand", "unit_cost", "stock_value"], "measures are filled")
     s.between("on_hand", "a stock count is never negative", min_value=0)
     s.between("unit_cost", "costs are never negative", min_value=0)
     s.between("lead_time_days", "supplier lead time between same day and a year", min_value=0, max_value=365)

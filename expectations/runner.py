@@ -3,10 +3,12 @@
 Public API (what Dagster asset checks call):
     load_suite(name) -> gx.ExpectationSuite
     validate_frame(df, suite_name, now=None) -> SuiteResult
+    validate_table(settings, table, suite_name, now=None) -> SuiteResult (a warehouse table)
     SuiteResult (.success, .blocking, .to_dict(), .summary()) / Failure dataclasses
     SUITE_NAMES, RAW_SUITES (landing kind -> suite name)
-Siblings with the same result type: expectations.relations.check_references and
-expectations.shift.compare_to_previous (+ profile_frame, save_profile, load_previous_profile).
+Siblings with the same result type: expectations.relations.check_references,
+expectations.quarantine.quarantine_rule and expectations.shift.compare_to_previous (+ profile_frame,
+save_profile, load_previous_profile); expectations.raw_batch decides on them per tenant.
 
 great_expectations is imported lazily (it costs ~7 s), so importing this module is cheap; the GX
 context and parsed suites are built once per process and reused.
@@ -31,6 +33,8 @@ from expectations.derived import prepare_frame
 
 if TYPE_CHECKING:
     import great_expectations as gx
+
+    from smartmarket.config import Settings
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 SUITE_NAMES: tuple[str, ...] = (
@@ -60,6 +64,8 @@ class Failure:
     observed_value: Any = None  # for table/aggregate expectations (column set, type, row count)
     why: str | None = None  # the suite's reason for the rule
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # the tenant whose rows broke the rule; None = the whole batch (or a kind without tenants)
+    tenant_id: str | None = None
 
 
 @dataclass
@@ -358,3 +364,10 @@ def failure_for(result: SuiteResult, expectation: str, column: str | None = None
         if f.expectation == expectation and (column is None or column in f.columns):
             return f
     return None
+
+
+def validate_table(settings: Settings, table: str, suite_name: str, now: dt.datetime | None = None) -> SuiteResult:
+    """Run suite `suite_name` on every row of the warehouse table `table` (a mart or a score table)."""
+    from smartmarket.warehouse import Warehouse
+
+    return validate_frame(Warehouse(settings).query_df(f"select * from {table}"), suite_name, now=now)

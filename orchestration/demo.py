@@ -1,13 +1,15 @@
 """`make demo`: generate the demo data, run the whole pipeline on the embedded stack, print a summary.
 
 Runs are recorded in the Dagster instance under the data dir, so `make ui` shows them afterwards.
-Exit code 0 only when every asset materialized and every check passed.
+Exit code 1 when a step failed or a check failed with ERROR severity (a blocking raw check, a mart
+suite, `tenants_held`); checks that fail with WARN severity are listed as warnings and exit 0.
 """
 
 import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 
 from smartmarket.config import Settings, load_settings
 
@@ -47,12 +49,54 @@ def mart_row_counts(settings: Settings) -> dict[str, int]:
     return {f"{s}.{t}": wh.row_count(f"{s}.{t}") for s, t in tables.itertuples(index=False)}
 
 
-def check_outcomes(result: "object") -> tuple[list[str], list[str]]:
-    passed, failed = [], []
+@dataclass
+class RunSummary:
+    """What a run did, for people: checks by outcome, failed steps, assets not materialized."""
+
+    run_succeeded: bool  # Dagster's verdict: no step failed
+    passed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # "asset:check: first line of its description"
+    warnings: list[str] = field(default_factory=list)
+    step_failures: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Only step failures and ERROR-severity check failures fail a run; warnings do not."""
+        return self.run_succeeded and not self.errors and not self.step_failures
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    @property
+    def headline(self) -> str:
+        if not self.ok:
+            return "FAILED"
+        return f"SUCCESS with {len(self.warnings)} warning(s)" if self.warnings else "SUCCESS"
+
+
+def summarize(result: "object") -> RunSummary:
+    """Sort a run's check evaluations into passed / errors / warnings and collect failed and skipped steps."""
+    import dagster as dg
+
+    summary = RunSummary(run_succeeded=bool(result.success))
     for evaluation in result.get_asset_check_evaluations():
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-        (passed if evaluation.passed else failed).append(name)
-    return passed, failed
+        if evaluation.passed:
+            summary.passed.append(name)
+            continue
+        # the verdict line and the first finding under it
+        first = [x.strip() for x in (evaluation.description or "").strip().splitlines()[:2]]
+        line = f"{name}: {' '.join(first)[:240]}" if first else name
+        if evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            summary.errors.append(line)
+        else:
+            summary.warnings.append(line)
+    summary.step_failures = [f"{e.step_key}: {e.event_specific_data.error.message.strip()[:300]}"
+                             for e in result.get_step_failure_events()]
+    summary.skipped = not_materialized(result)
+    return summary
 
 
 # Headline metrics per registered model, as logged by ml.training (MLflow run metrics of the champion's run).
@@ -125,25 +169,31 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[timing] pipeline {time.perf_counter() - t0:.1f} s", flush=True)
     for event in result.get_step_success_events():
         print(f"[timing] step:{event.step_key} {event.event_specific_data.duration_ms / 1000:.1f} s", flush=True)
-    passed, failed = check_outcomes(result)
+    summary = summarize(result)
     counts = mart_row_counts(settings)
 
     print("\n" + "=" * 72)
-    print(f"SmartMarket demo: {'SUCCESS' if result.success and not failed else 'FAILED'} "
+    print(f"SmartMarket demo: {summary.headline} "
           f"in {time.perf_counter() - started:,.0f} s (run id {result.run_id})")
     print("-" * 72)
     for table, n in counts.items():
         print(f"  {table:<45} {n:>12,} rows")
     print("-" * 72)
-    print(f"  checks passed: {len(passed)}   failed: {len(failed)}")
-    for name in failed:
-        print(f"    FAILED {name}")
-    skipped = not_materialized(result)
-    if skipped:
-        print(f"  not materialized ({len(skipped)}; downstream of a failed blocking check or step):")
-        print("    " + ", ".join(skipped[:12]) + (" ..." if len(skipped) > 12 else ""))
-    for step in result.get_step_failure_events():
-        print(f"    step failed: {step.step_key}: {step.event_specific_data.error.message.strip()[:300]}")
+    print(f"  checks passed: {len(summary.passed)}   errors: {len(summary.errors)}   "
+          f"warnings: {len(summary.warnings)}")
+    if summary.errors:
+        print("  errors (these fail the run):")
+        for line in summary.errors:
+            print(f"    ERROR {line}")
+    if summary.warnings:
+        print("  warnings (shown for review; they do not fail the run):")
+        for line in summary.warnings:
+            print(f"    WARN  {line}")
+    if summary.skipped:
+        print(f"  not materialized ({len(summary.skipped)}; downstream of a failed blocking check or step):")
+        print("    " + ", ".join(summary.skipped[:12]) + (" ..." if len(summary.skipped) > 12 else ""))
+    for line in summary.step_failures:
+        print(f"    step failed: {line}")
     print("-" * 72)
     if args.job == "smartmarket_pipeline":
         print(f"  registered models (MLflow: {settings.mlflow_tracking_uri})")
@@ -155,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  dagster storage: {settings.dagster_home}")
     print("  open the UI:     make ui   (then http://127.0.0.1:3000)")
     print("=" * 72)
-    return 0 if result.success and not failed else 1
+    return summary.exit_code
 
 
 if __name__ == "__main__":

@@ -1,22 +1,39 @@
 """Data-quality asset checks: Great Expectations suites (GX 1.x, run by expectations/) and batch rules.
 
-Checks on raw data block: when one fails, the dbt and ML assets downstream do not run in that run.
+Raw checks are decided per tenant (expectations.raw_batch): a tenant whose part of the batch fails a
+blocking rule is held back from staging and named by `tenants_held` (ERROR, not blocking), while the
+other tenants flow on. A blocking check fails (and Dagster skips everything downstream of the kind)
+only when nothing of the batch can flow on. Warnings never block.
 """
 
 import dagster as dg
 
-from orchestration.ingest import raw_key
+from orchestration.ingest import WAREHOUSE_TAGS, raw_key
 from orchestration.resources import WarehouseResource
 from smartmarket.contracts import KINDS
+from smartmarket.held_batches import has_tenants
 
+PER_TENANT = (" Decided per tenant: a tenant that fails is held back (see tenants_held) and the others flow on; "
+              "the check fails, skipping everything downstream, only when every tenant is held.")
+# name -> (description, blocking)
 RAW_CHECKS = {
     "gx_suite": ("Great Expectations suite raw_{kind} on the latest ingestion batch: types, ranges, "
                  "allowed values, uniqueness and business rules.", True),
-    "quarantine_rate": ("Share of the latest batch's rows that ingestion quarantined stays under "
-                        "SMARTMARKET_MAX_QUARANTINE_SHARE (default 1%), and no file was rejected whole.", True),
-    "row_count_shift": ("Row counts and distributions of the latest batch against the batch before it "
-                        "(80% fewer rows than usual is an error; other shifts warn).", False),
+    "quarantine_rate": ("Share of each tenant's rows in the latest batch that ingestion quarantined stays under "
+                        "SMARTMARKET_MAX_QUARANTINE_SHARE (default 1%), and no file was rejected whole (an empty "
+                        "file only warns).", True),
+    "product_references": ("Products sold have an inventory record in their tenant: a tenant fails when more "
+                           "than SMARTMARKET_MAX_UNKNOWN_PRODUCT_SHARE (default 1%) of its sales rows name an "
+                           "unknown product. Does not apply to tenants that send no inventory (sales-only "
+                           "shops); applies to a tenant once it does.", True),
+    "row_count_shift": ("Row counts and distributions of the latest batch against the batch before it, in total "
+                        "and per tenant. Warnings only: a batch's size says nothing about whether its rows are "
+                        "right.", False),
+    "tenants_held": ("Fails (ERROR, not blocking) when a tenant's part of the latest batch is held back from "
+                     "staging by a blocking check; names each held tenant and why. Release after review with "
+                     "`smartmarket release --kind {kind} --tenant <tenant>`.", False),
 }
+BATCH_LEVEL = " Metal and diamond prices have no tenant: the batch is decided, and held, as a whole."
 # (asset key, table, suite): marts guard the models; the score tables guard the apps that read them.
 TABLE_SUITES = [
     (("marts", "customer_rfm"), "marts.customer_rfm", "customer_rfm"),
@@ -25,6 +42,28 @@ TABLE_SUITES = [
     (("ml", "demand_forecasts"), "ml.demand_forecasts", "demand_forecasts"),
     (("ml", "customer_propensity_scores"), "ml.customer_propensity_scores", "customer_propensity_scores"),
 ]
+MAX_TABLE_ROWS = 50
+
+
+def _md_table(frame) -> str:
+    """A small DataFrame as a markdown table (values shortened, pipes escaped)."""
+    head = frame.head(MAX_TABLE_ROWS)
+    cells = [[str(v).replace("|", "/").replace("\n", " ")[:300] for v in row] for row in head.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(str, head.columns)) + " |", "|" + "---|" * len(head.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    if len(frame) > MAX_TABLE_ROWS:
+        lines.append(f"\n{len(frame) - MAX_TABLE_ROWS} more rows not shown")
+    return "\n".join(lines)
+
+
+def _failures_md(failures) -> str:
+    lines = ["| severity | tenant | check | columns | unexpected rows | examples |", "|---|---|---|---|---|---|"]
+    for f in failures[:30]:
+        examples = ", ".join(str(e) for e in (f.examples or [])[:5]).replace("|", "/")[:200]
+        count = "" if f.unexpected_count is None else f"{f.unexpected_count:,}"
+        lines.append(f"| {f.severity} | {f.tenant_id or 'batch'} | {f.expectation} | {', '.join(f.columns)} | "
+                     f"{count} | {examples} |")
+    return "\n".join(lines)
 
 
 def check_result(result, query: str | None = None) -> dg.AssetCheckResult:
@@ -37,38 +76,71 @@ def check_result(result, query: str | None = None) -> dg.AssetCheckResult:
         "summary": dg.MetadataValue.md(result.summary().replace("\n- ", "\n\n- ")),
     }
     if result.failures:
-        lines = ["| severity | check | columns | unexpected rows | examples |", "|---|---|---|---|---|"]
-        for f in result.failures[:30]:
-            examples = ", ".join(str(e) for e in (f.examples or [])[:5]).replace("|", "/")[:200]
-            count = "" if f.unexpected_count is None else f"{f.unexpected_count:,}"
-            lines.append(f"| {f.severity} | {f.expectation} | {', '.join(f.columns)} | {count} | {examples} |")
-        metadata["failures"] = dg.MetadataValue.md("\n".join(lines))
+        metadata["failures"] = dg.MetadataValue.md(_failures_md(result.failures))
     if query:
         metadata["quarantined_rows_query"] = dg.MetadataValue.text(query)
     return dg.AssetCheckResult(passed=bool(result.success), severity=severity, metadata=metadata,
                                description=result.summary()[:1000])
 
 
+def outcome_result(outcome, verdict, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+    """A raw check's CheckOutcome as a Dagster check result, with the tenants, queries and batch it judged."""
+    result = outcome.result
+    metadata: dict[str, dg.MetadataValue] = {
+        "evaluated_rows": dg.MetadataValue.int(int(result.evaluated_rows)),
+        "failed": dg.MetadataValue.int(int(result.n_failed)),
+        "summary": dg.MetadataValue.md(outcome.summary.replace("\n- ", "\n\n- ")),
+        "held_tenants": dg.MetadataValue.text(", ".join(sorted(verdict.held)) or "none"),
+    }
+    if verdict.batch_ingested_at is not None:
+        metadata["batch_ingested_at"] = dg.MetadataValue.text(verdict.batch_ingested_at.isoformat(sep=" "))
+    if result.failures:
+        metadata["failures"] = dg.MetadataValue.md(_failures_md(result.failures))
+    for name, frame in outcome.tables.items():
+        if len(frame):
+            metadata[name] = dg.MetadataValue.md(_md_table(frame))
+    for name, sql in outcome.queries.items():
+        metadata[name] = dg.MetadataValue.text(sql)
+    for name, values in outcome.lists.items():
+        metadata[name] = dg.MetadataValue.text(", ".join(values) or "none")
+    severity = dg.AssetCheckSeverity.ERROR if outcome.severity == "error" else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(check_name=outcome.name, asset_key=asset_key, passed=bool(outcome.passed),
+                               severity=severity, metadata=metadata, description=outcome.summary[:2000])
+
+
+def raw_check_names(kind: str) -> list[str]:
+    names = ["gx_suite", "quarantine_rate"]
+    if kind == "transactions":
+        names.append("product_references")
+    names.append("row_count_shift")
+    if has_tenants(kind):
+        names.append("tenants_held")
+    return names
+
+
 def build_raw_checks(kind: str) -> dg.AssetChecksDefinition:
-    names = list(RAW_CHECKS) + (["product_references"] if kind == "transactions" else [])
-    specs = [dg.AssetCheckSpec(name, asset=raw_key(kind), blocking=RAW_CHECKS.get(name, ("", True))[1],
-                               description=RAW_CHECKS.get(name, (
-                                   "Every product sold has an inventory record in the same tenant.", True))[0]
-                               .format(kind=kind))
-             for name in names]
+    names = raw_check_names(kind)
+    specs = []
+    for name in names:
+        text, blocking = RAW_CHECKS[name]
+        if blocking:
+            text += PER_TENANT if has_tenants(kind) else BATCH_LEVEL
+        # the reference rule reads the inventory: in a run that ingests both, it waits for that ingest
+        deps = [raw_key("inventory")] if name == "product_references" else None
+        specs.append(dg.AssetCheckSpec(name, asset=raw_key(kind), blocking=blocking, additional_deps=deps,
+                                       description=text.format(kind=kind)))
 
-    @dg.multi_asset_check(specs=specs, name=f"raw_{kind}_quality")
+    # The checks record holds in the warehouse: they take the warehouse slot like every writer.
+    @dg.multi_asset_check(specs=specs, name=f"raw_{kind}_quality", op_tags=WAREHOUSE_TAGS)
     def _checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
-        from smartmarket.quality import latest_batch_time, quarantine_query, raw_check_results
+        from expectations.raw_batch import evaluate_raw_batch
 
-        settings = warehouse.settings()
-        results = raw_check_results(settings, kind)
-        query = quarantine_query(kind, latest_batch_time(warehouse.client(), kind))
+        verdict = evaluate_raw_batch(warehouse.settings(), kind)
+        if verdict.held:
+            context.log.warning(f"{kind}: held back from staging: " + "; ".join(
+                f"{t}: {why[:300]}" for t, why in sorted(verdict.held.items())))
         for name in names:
-            result = check_result(results[name], query)
-            yield dg.AssetCheckResult(check_name=name, asset_key=raw_key(kind), passed=result.passed,
-                                      severity=result.severity, metadata=result.metadata,
-                                      description=result.description)
+            yield outcome_result(verdict.checks[name], verdict, raw_key(kind))
 
     return _checks
 
@@ -77,9 +149,9 @@ def build_table_check(key: tuple[str, ...], table: str, suite: str) -> dg.AssetC
     @dg.asset_check(asset=dg.AssetKey(list(key)), name="gx_suite", blocking=True,
                     description=f"Great Expectations suite {suite} on {table}.")
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        from smartmarket.quality import table_check_result
+        from expectations.runner import validate_table
 
-        return check_result(table_check_result(warehouse.settings(), table, suite))
+        return check_result(validate_table(warehouse.settings(), table, suite))
 
     return _check
 

@@ -2,9 +2,12 @@
 
     smartmarket generate --size tiny --out data
     smartmarket ingest [--kind transactions ...]
+    smartmarket held [--kind transactions] [--all]
+    smartmarket release --kind transactions [--tenant shop_a] [--batch "2026-01-15 02:00:00"]
 
 Ingestion prints the accounting of every file and exits 1 when a file was rejected or rows were
-quarantined, so it can gate a shell pipeline.
+quarantined, so it can gate a shell pipeline. `held` lists the batches the raw checks held back from
+staging; `release` lets them flow on the next run, after review (exit 1 when nothing matched).
 """
 
 from __future__ import annotations
@@ -37,6 +40,56 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0 if clean else 1
 
 
+def _show_hold(h: object) -> str:
+    state = f"released {h.released_at:%Y-%m-%d %H:%M:%S} by {h.released_by}" if h.released else "HELD"
+    return (f"{h.kind:<14} {h.tenant_id:<20} batch {h.batch_ingested_at:%Y-%m-%d %H:%M:%S.%f}  {state}\n"
+            f"    {h.reasons}")
+
+
+def _held(args: argparse.Namespace) -> int:
+    from smartmarket.config import load_settings
+    from smartmarket.held_batches import holds
+    from smartmarket.warehouse import Warehouse
+
+    found = holds(Warehouse(load_settings()), args.kind, include_released=args.all)
+    for h in found:
+        print(_show_hold(h))
+    if not found:
+        print("no batch is held back" + (f" for {args.kind}" if args.kind else ""))
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from smartmarket.config import load_settings
+    from smartmarket.held_batches import holds, release
+    from smartmarket.warehouse import Warehouse
+
+    batch = None
+    if args.batch:
+        try:
+            batch = datetime.fromisoformat(args.batch)
+        except ValueError:
+            print(f"--batch {args.batch!r} is not a timestamp; copy it from `smartmarket held` "
+                  "(e.g. 2026-01-15 02:00:00.123456)", file=sys.stderr)
+            return 2
+    wh = Warehouse(load_settings())
+    done = release(wh, args.kind, tenant_id=args.tenant, batch_ingested_at=batch)
+    if not done:
+        still = holds(wh, args.kind, include_released=False)
+        what = " ".join(x for x in (args.kind, f"tenant {args.tenant}" if args.tenant else "",
+                                    f"batch {args.batch}" if args.batch else "") if x)
+        print(f"nothing held matches {what}; held now: "
+              + (", ".join(f"{h.tenant_id} ({h.batch_ingested_at})" for h in still) or "none"), file=sys.stderr)
+        return 1
+    for h in done:
+        print("released " + _show_hold(h))
+    print("the next pipeline run (make demo DEMO_ARGS=--skip-generate, or the Dagster UI) builds them into staging "
+          "and the marts")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smartmarket", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     ingest = sub.add_parser("ingest", help="ingest new files from the landing zone into the warehouse")
     ingest.add_argument("--kind", action="append", choices=KINDS, help="only this kind (repeatable)")
     ingest.add_argument("--tenants", help="comma-separated allow-list; other tenants are quarantined")
+    held = sub.add_parser("held", help="list the batches the raw checks held back from staging")
+    held.add_argument("--kind", choices=KINDS, help="only this kind")
+    held.add_argument("--all", action="store_true", help="include released holds")
+    rel = sub.add_parser("release", help="let held batches flow into staging on the next run, after review")
+    rel.add_argument("--kind", choices=KINDS, required=True)
+    rel.add_argument("--tenant", help="only this tenant (default: every held tenant of the kind)")
+    rel.add_argument("--batch", help="only this batch (its ingestion time, as `smartmarket held` prints it)")
     args, rest = parser.parse_known_args(argv)
     if args.command == "generate":
         from smartmarket.datagen.__main__ import main as generate_main
@@ -53,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return generate_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return _ingest(args)
+    return {"ingest": _ingest, "held": _held, "release": _release}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -318,8 +318,13 @@ def test_mart_rules():
     position = inventory_position()
     position.loc[3, "stock_value"] += 5
     position.loc[4, "days_of_cover"] = -1
+    position.loc[5, "avg_daily_sales_30d"] = -0.5
     assert failed(validate_frame(position, "inventory_position", now=NOW)) == {
-        (BETWEEN, "_chk_stock_value_gap"): 1, (BETWEEN, "days_of_cover"): 1}
+        (BETWEEN, "_chk_stock_value_gap"): 1, (BETWEEN, "days_of_cover"): 1, (BETWEEN, "avg_daily_sales_30d"): 1}
+    # a stocked product that never sold has no average (the mart's documented null): not a failure
+    never_sold = inventory_position()
+    never_sold.loc[[0, 4], ["avg_daily_sales_30d", "days_of_cover"]] = np.nan
+    assert validate_frame(never_sold, "inventory_position", now=NOW).success
 
     forecasts = demand_forecasts()
     forecasts.loc[[0, 1], "yhat_upper_80"] = forecasts.loc[[0, 1], "yhat"] - 1
@@ -335,7 +340,7 @@ def test_mart_rules():
     assert ("expect_table_row_count_to_be_between", "") in failed(empty)
 
 
-def test_references_find_exactly_the_unknown_products():
+def test_references_find_exactly_the_unknown_products_per_tenant():
     tx = transactions()
     inv = inventory()
     tx.loc[[0, 2, 4], "product_id"] = "GHOST"  # tenant t2 rows
@@ -344,14 +349,39 @@ def test_references_find_exactly_the_unknown_products():
     expected = {("t2", "GHOST", 3), ("t1", "P3", n_p3_in_t1)}
     got = unknown_products(tx, inv)
     assert set(map(tuple, got[["tenant_id", "product_id", "n_rows"]].itertuples(index=False))) == expected
-    result = check_references(tx, inv)
-    assert not result.success and result.n_failed == 1
-    failure = result.failures[0]
-    assert failure.unexpected_count == sum(n for _, _, n in expected)
-    assert {(e["tenant_id"], e["product_id"]) for e in failure.examples} == {(t, p) for t, p, _ in expected}
-    assert failure.observed_value["t2"] == {"unknown_products": 1, "rows": 3}
-    json.dumps(result.to_dict())
-    assert check_references(transactions(), inventory()).success
+    rows = tx["tenant_id"].value_counts()
+
+    strict = check_references(tx, inv)
+    assert not strict.result.success and strict.result.n_failed == 2
+    by_tenant = {f.tenant_id: f for f in strict.result.failures}
+    assert by_tenant["t2"].severity == "critical" and by_tenant["t2"].unexpected_count == 3
+    assert by_tenant["t2"].examples == [{"product_id": "GHOST", "n_rows": 3}]
+    assert by_tenant["t2"].observed_value == {"unknown_products": 1, "rows": 3}
+    assert by_tenant["t1"].unexpected_count == n_p3_in_t1
+    assert by_tenant["t1"].unexpected_percent == pytest.approx(100 * n_p3_in_t1 / rows["t1"])
+    json.dumps(strict.result.to_dict())
+
+    # a share between the two tenants' shares: t1 (more unknown rows) fails, t2 only warns
+    share = (3 / rows["t2"] + n_p3_in_t1 / rows["t1"]) / 2
+    assert 3 / rows["t2"] < share < n_p3_in_t1 / rows["t1"]
+    lenient = check_references(tx, inv, max_unknown_share=share)
+    assert {f.tenant_id: f.severity for f in lenient.result.failures} == {"t1": "critical", "t2": "warning"}
+    assert check_references(transactions(), inventory()).result.success
+
+
+def test_references_do_not_apply_to_tenants_without_inventory():
+    tx = transactions()
+    inv = inventory()
+    only_t1 = inv[inv["tenant_id"] == "t1"]
+    refs = check_references(tx, only_t1)
+    assert refs.result.success and refs.not_applicable == ["t2"]
+    assert refs.per_tenant.set_index("tenant_id").loc["t2", "applies"] == False  # noqa: E712
+    # with nobody's inventory there is nothing to check against: the rule does not apply at all
+    nothing = check_references(tx, inv.iloc[0:0])
+    assert nothing.result.success and nothing.not_applicable == ["t1", "t2"]
+    # the tenants that send inventory can be given apart from the pairs (the caller loads only theirs)
+    told = check_references(tx, only_t1.iloc[0:0], inventory_tenants={"t1"})
+    assert not told.result.success and {f.tenant_id for f in told.result.failures} == {"t1"}
 
 
 def test_shift_flags_an_85_percent_drop_in_words_and_passes_a_10_percent_change(tmp_path):
@@ -364,7 +394,9 @@ def test_shift_flags_an_85_percent_drop_in_words_and_passes_a_10_percent_change(
     assert previous["n_rows"] == 800 and previous["rows_per_tenant"] == {"t1": 400, "t2": 400}
 
     dropped = compare_to_previous(profile_frame(base.iloc[:120], "transactions"), previous)
-    assert not dropped.success and dropped.blocking
+    # a smaller batch is reported, never a stop (batches are increments of any size)
+    assert not dropped.success and not dropped.blocking
+    assert {f.severity for f in dropped.failures} == {"warning"}
     assert dropped.failures[0].message == "rows fell 85% vs previous run: 120 vs 800"
     assert "tenant t1: rows fell 85% vs previous run: 60 vs 400" in [f.message for f in dropped.failures]
 
@@ -381,7 +413,7 @@ def test_shift_warns_on_distribution_moves_and_lost_tenant():
     kinds = {(f.expectation, tuple(f.columns)): f for f in result.failures}
     assert set(kinds) == {("mean_vs_previous_run", ("unit_price",)), ("mean_vs_previous_run", ("amount",)),
                           ("category_share_vs_previous_run", ("payment_method",))}
-    assert not result.blocking  # distribution moves warn; only row drops block
+    assert not result.blocking  # distribution moves warn, as row drops do
     assert kinds[("category_share_vs_previous_run", ("payment_method",))].message == (
         "payment_method shares moved vs previous run: 'card' 100% -> 0%, 'cash' 0% -> 100%")
 

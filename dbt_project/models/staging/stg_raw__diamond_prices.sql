@@ -2,7 +2,9 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'diamond_prices') }}
+    select landed.*
+    from {{ source('raw', 'diamond_prices') }} as landed
+    {{ without_held_batches('diamond_prices', 'landed', tenant_column=none) }}
 
 ),
 

@@ -2,7 +2,9 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'inventory') }}
+    select landed.*
+    from {{ source('raw', 'inventory') }} as landed
+    {{ without_held_batches('inventory', 'landed') }}
 
 ),
 

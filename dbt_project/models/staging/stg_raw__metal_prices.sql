@@ -2,7 +2,9 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'metal_prices') }}
+    select landed.*
+    from {{ source('raw', 'metal_prices') }} as landed
+    {{ without_held_batches('metal_prices', 'landed', tenant_column=none) }}
 
 ),
 

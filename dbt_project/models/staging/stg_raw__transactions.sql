@@ -2,7 +2,9 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'transactions') }}
+    select landed.*
+    from {{ source('raw', 'transactions') }} as landed
+    {{ without_held_batches('transactions', 'landed') }}
 
 ),
 
