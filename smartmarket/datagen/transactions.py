@@ -3,6 +3,7 @@
 Each customer visits as a Poisson process with their own rate times the shop's daily traffic multiplier,
 only between joining and dropping out. A visit is a basket of lines; each line's product is drawn from
 the day's choice probabilities (seasonality, trend, promotions). Some lines come back later as returns.
+A new product is first sold on its launch day: one unit to a customer shopping that day, on its own invoice.
 Because every step is a known distribution, the expected units per product and day are exact ground truth.
 """
 
@@ -24,6 +25,7 @@ from smartmarket.datagen.seasonality import Calendar
 
 _TIMES = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)]
 _RETURN_KEEP_SHARE = 0.4  # chance each extra unit of a returned multi-unit line is also returned
+LAUNCH_SALE_UNITS = 1  # units of a new product sold on its launch day, on top of the simulated demand
 
 
 @dataclass
@@ -33,6 +35,9 @@ class TenantTransactions:
     defects: dict[str, int] = field(default_factory=empty_counts)
     gross_units: np.ndarray | None = None  # realised day x product units sold
     returned_units: np.ndarray | None = None  # realised day x product units returned
+    net_cents: np.ndarray | None = None  # per customer (walk-in last): sum of amounts written, in cents
+    purchase_lines: np.ndarray | None = None  # per customer (walk-in last): purchase lines written
+    last_day: int = -1  # index of the last day with a transaction
 
 
 def quarters(cal: Calendar) -> list[tuple[int, int, str]]:
@@ -49,12 +54,43 @@ def quarters(cal: Calendar) -> list[tuple[int, int, str]]:
         year, q = year + (q == 3), (q + 1) % 4
 
 
+def launch_days(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
+    """(day, product index) of each new product's launch sale."""
+    p = catalog.products
+    prod = np.flatnonzero(p["is_new"].to_numpy())
+    return p["launch_day"].to_numpy()[prod].astype(np.int64), prod.astype(np.int64)
+
+
 def expected_units(
-    traffic: np.ndarray, customers: Customers, profile: Profile, pdays: ProductDays
+    traffic: np.ndarray, customers: Customers, profile: Profile, pdays: ProductDays, catalog: Catalog
 ) -> np.ndarray:
     """Expected gross units sold per day x product: the true demand curve."""
     visits = traffic * (alive_rate_by_day(customers, len(traffic)) + customers.walkin_rate)
-    return visits[:, None] * (1 + profile.extra_lines) * pdays.choice * pdays.qty_per_line[None, :]
+    expected = visits[:, None] * (1 + profile.extra_lines) * pdays.choice * pdays.qty_per_line[None, :]
+    day, prod = launch_days(catalog)
+    expected[day, prod] += LAUNCH_SALE_UNITS
+    return expected
+
+
+def _launch_visits(
+    lo: int,
+    hi: int,
+    launches: tuple[np.ndarray, np.ndarray],
+    joins: np.ndarray,
+    churns: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(shopper, day, product) of the launch sales in days lo..hi-1; a walk-in when no customer is active."""
+    day, prod = launches
+    inside = (day >= lo) & (day < hi)
+    day, prod = day[inside], prod[inside]
+    n_cust = len(joins) - 1
+    shopper = np.full(len(day), n_cust, dtype=np.int64)
+    for i, d in enumerate(day.tolist()):
+        active = np.flatnonzero((joins[:n_cust] <= d) & (churns[:n_cust] > d))
+        if len(active):
+            shopper[i] = active[int(rng.integers(len(active)))]
+    return shopper, day, prod
 
 
 def _empty_returns() -> dict[str, np.ndarray]:
@@ -73,11 +109,16 @@ def simulate_tenant(
     tenant_index: int,
     defect_rate: float,
     progress: Callable[[str], None],
+    pending_returns: dict[str, np.ndarray] | None = None,
 ) -> TenantTransactions:
+    """Simulate and write one tenant's transactions; `pending_returns` are extra return lines to emit."""
     tenant = catalog.tenant
     n_prod, n_cust = catalog.n, customers.n
     result = TenantTransactions(
-        gross_units=np.zeros((cal.n_days, n_prod)), returned_units=np.zeros((cal.n_days, n_prod))
+        gross_units=np.zeros((cal.n_days, n_prod)),
+        returned_units=np.zeros((cal.n_days, n_prod)),
+        net_cents=np.zeros(n_cust + 1, dtype=np.int64),
+        purchase_lines=np.zeros(n_cust + 1, dtype=np.int64),
     )
     cum_traffic = np.concatenate([[0.0], np.cumsum(traffic)])
     cum_choice = np.cumsum(pdays.choice, axis=1)
@@ -97,6 +138,9 @@ def simulate_tenant(
     open_s, close_s = profile.open_hour * 3600, profile.close_hour * 3600
     invoice_seq = 0
     carry = _empty_returns()
+    if pending_returns is not None:
+        carry = {k: np.concatenate([carry[k], pending_returns[k].astype(np.int64)]) for k in carry}
+    launches = launch_days(catalog)
 
     for chunk, (lo, hi, label) in enumerate(quarters(cal)):
         rng = np.random.default_rng(np.random.SeedSequence([seed, tenant_index, 4, chunk]))
@@ -120,6 +164,17 @@ def simulate_tenant(
         keys, inverse = np.unique(line_visit * n_prod + line_prod, return_inverse=True)
         qty = np.bincount(inverse, weights=line_qty).astype(np.int64)
         visit, prod = keys // n_prod, keys % n_prod
+        # Launch sales come from their own stream so the regular baskets keep their draws.
+        lrng = np.random.default_rng(np.random.SeedSequence([seed, tenant_index, 6, chunk]))
+        l_cust, l_day, l_prod = _launch_visits(lo, hi, launches, joins, churns, lrng)
+        if len(l_day):
+            visit = np.concatenate([visit, len(cust) + np.arange(len(l_day))])
+            prod = np.concatenate([prod, l_prod])
+            qty = np.concatenate([qty, np.full(len(l_day), LAUNCH_SALE_UNITS, dtype=np.int64)])
+            cust = np.concatenate([cust, l_cust])
+            vday = np.concatenate([vday, l_day])
+            vtime = np.concatenate([vtime, open_s + lrng.integers(0, close_s - open_s, len(l_day))])
+            vpay = np.concatenate([vpay, lrng.choice(len(pay_text), len(l_day), p=profile.payment_probs)])
         day = vday[visit]
         price = pdays.price_cents[day, prod]
         np.add.at(result.gross_units, (day, prod), qty)
@@ -165,6 +220,10 @@ def simulate_tenant(
             np.concatenate([price, returns["price"]])[order],
             np.concatenate([vpay[visit], returns["pay"]])[order],
         )
+        np.add.at(result.net_cents, cols[3], cols[5] * cols[6])
+        np.add.at(result.purchase_lines, cols[3], cols[5] > 0)
+        if len(all_day):
+            result.last_day = max(result.last_day, int(all_day.max()))
         tid, code, cur, dates = tenant.tenant_id, tenant.code, profile.currency, cal.date_strings
         lines = [
             f"{tid},{code}-{inv:08d},{dates[d]} {_TIMES[t]},{customer_text[c]},{product_text[j]},{q},"
