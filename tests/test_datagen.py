@@ -217,11 +217,11 @@ def test_churned_customers_never_buy_after_their_churn_date(clean):
     assert tx["churned"].notna().all(), "every named customer is in the ground truth"
     day = tx["ts"].dt.normalize()
     assert not (tx["churned"] & (day >= tx["churn_date"])).any()
-    # Purchases fall in the buying window; only a pre-history return may come before it, on its recorded day.
+    # Purchases fall in the buying window; only a pre-history return visit (the return, maybe an exchange)
+    # comes before it, on its recorded day.
     early = day < tx["join_date"]
-    assert (tx.loc[early, "quantity"] < 0).all()
     assert (day[early] == tx.loc[early, "prehistory_return_date"]).all()
-    assert early.sum() == customers["prehistory_return_date"].notna().sum() > 0
+    assert (tx.loc[early, "quantity"] < 0).sum() == customers["prehistory_return_date"].notna().sum() > 0
     # Heavier buyers (true rate) make more visits.
     visits = tx.groupby("customer_id")["invoice_id"].nunique()
     rates = customers.set_index("customer_id")["true_daily_purchase_rate"]
@@ -440,11 +440,12 @@ def test_one_tenant_ends_weeks_before_the_others(shaped):
     for tenant, shape in shapes["tenants"].items():
         end = dt.date.fromisoformat(shape["end_date"])
         assert last_line[tenant] == dt.date.fromisoformat(shape["last_transaction_date"]) <= end
+        # A small shop may sell nothing on its very last days; its data still runs up to its own end.
+        assert last_line[tenant] >= end - dt.timedelta(days=7), tenant
         if tenant in early:
             assert end <= report.end_date - dt.timedelta(days=28)
-            assert last_line[tenant] >= end - dt.timedelta(days=7), "its data runs up to its own end"
         else:
-            assert end == last_line[tenant] == report.end_date
+            assert end == report.end_date
         if shape["has_inventory"]:
             assert end - dt.timedelta(days=7) < last_snapshot[tenant] <= end
     # Market prices are not a tenant's: they still cover the whole window.
@@ -475,6 +476,11 @@ def test_returns_of_goods_bought_before_the_data_leave_some_customers_net_negati
     assert set(listed) <= set(zip(returners["tenant_id"], returners["customer_id"], strict=True))
     only_return = returners[~returners["buys_later"]]
     assert set(zip(only_return["tenant_id"], only_return["customer_id"], strict=True)) <= set(listed)
+    # In every tenant someone both buys and ends net-negative, so the customer marts have to score them.
+    buyers = set(named.loc[named["quantity"] > 0, ["tenant_id", "customer_id"]].itertuples(index=False, name=None))
+    for c in shapes["net_negative_customers"]:
+        assert c["has_purchases"] == ((c["tenant_id"], c["customer_id"]) in buyers), c
+    assert {c["tenant_id"] for c in shapes["net_negative_customers"] if c["has_purchases"]} == set(report.tenants)
 
     customers = pd.read_parquet(out / "ground_truth" / "customers.parquet").set_index(["tenant_id", "customer_id"])
     flagged = customers[customers["prehistory_return_date"].notna()]

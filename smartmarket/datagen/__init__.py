@@ -45,7 +45,13 @@ from smartmarket.datagen.report import (
 )
 from smartmarket.datagen.seasonality import Calendar, traffic_multiplier
 from smartmarket.datagen.sizes import SIZES, TenantSpec, get_size
-from smartmarket.datagen.transactions import TenantTransactions, expected_units, simulate_tenant
+from smartmarket.datagen.transactions import (
+    TenantTransactions,
+    concat_lines,
+    expected_units,
+    launch_sales,
+    simulate_tenant,
+)
 
 __all__ = [
     "DEFECT_KINDS",
@@ -135,6 +141,7 @@ def generate(
             index,
         )
         customers = returns.customers
+        planned = concat_lines(launch_sales(catalog, customers, profile, seed, index), returns.purchases)
         traffic = traffic_multiplier(tcal, profile)
         sim = simulate_tenant(
             out_dir,
@@ -148,14 +155,15 @@ def generate(
             index,
             defect_rate,
             say,
-            returns.lines,
+            planned,
+            returns.returns,
         )
         report.files["transactions"].extend(sim.files)
         report.rows["transactions"] += sim.rows
         for k, v in sim.defects.items():
             report.defects[k] += v
 
-        expected = expected_units(traffic, customers, profile, pdays, catalog)
+        expected = expected_units(traffic, customers, profile, pdays, planned)
         if tenant.has_inventory:
             net_sales = sim.gross_units - sim.returned_units
             inv = inventory_lines(catalog, tcal, net_sales, expected, unit_costs(catalog, tcal, gold))
@@ -206,12 +214,14 @@ def _record_shapes(
             PrehistoryReturner(
                 tid,
                 customer_ids[c],
-                cal.start + dt.timedelta(days=int(returns.lines["day"][i])),
-                pids[int(returns.lines["prod"][i])],
+                cal.start + dt.timedelta(days=int(returns.returns["day"][i])),
+                pids[int(returns.returns["prod"][i])],
                 bool(sim.purchase_lines[c] > 0),
             )
         )
     for c in np.flatnonzero(sim.net_cents[: len(customer_ids)] < 0).tolist():
         report.net_negative_customers.append(
-            NetNegativeCustomer(tid, customer_ids[c], int(sim.net_cents[c]) / 100)
+            NetNegativeCustomer(
+                tid, customer_ids[c], int(sim.net_cents[c]) / 100, bool(sim.purchase_lines[c] > 0)
+            )
         )

@@ -27,7 +27,7 @@ def customer_truth(
     churn_date = pd.Series(pd.NaT, index=range(customers.n), dtype="datetime64[s]")
     churn_date[churned] = cal.dates[customers.churn_day[churned]].astype("datetime64[s]")
     return_date = pd.Series(pd.NaT, index=range(customers.n), dtype="datetime64[s]")
-    return_date[returns.returner] = cal.dates[returns.lines["day"]].astype("datetime64[s]")
+    return_date[returns.returner] = cal.dates[returns.returns["day"]].astype("datetime64[s]")
     return pd.DataFrame(
         {
             "tenant_id": tenant_id,
@@ -38,7 +38,7 @@ def customer_truth(
             "churn_date": churn_date,
             "true_daily_purchase_rate": customers.rate,
             # The day of the customer's first line, a return of goods bought before the data starts (else NaT);
-            # their buying window (join_date) starts the day after.
+            # their buying window (join_date) starts the day after; an exchange, if any, is on the same day.
             "prehistory_return_date": return_date,
             # Sum of `amount` over the customer's clean rows; negative only for some pre-history returners.
             "net_amount": net_cents[: customers.n] / 100,

@@ -1,8 +1,10 @@
 """Customers whose first lines in the data return goods they bought before the data starts.
 
 A real export begins on some arbitrary day, so a few known customers bring back something bought earlier:
-their first line is a return of a product they never bought in the data. Half of them never buy again,
-so their monetary value is negative; the others go on buying from the day after their return.
+their first line is a return of a product they never bought in the data. The returners take turns at three
+behaviours: one exchanges the goods for something cheaper later that visit and is not seen again (net-negative
+with a purchase, so it reaches the RFM mart), one never buys again (a return-only customer), and one goes on
+buying as usual from the day after the return.
 """
 
 from __future__ import annotations
@@ -16,16 +18,23 @@ from smartmarket.datagen.catalog import ProductDays
 from smartmarket.datagen.customers import Customers
 from smartmarket.datagen.profiles import Profile
 from smartmarket.datagen.seasonality import Calendar
+from smartmarket.datagen.transactions import RETURN_KEYS, planned_lines
+
+EXCHANGE_DOWN, RETURN_ONLY, KEEPS_BUYING = 0, 1, 2  # behaviour of returner i is i % 3
 
 
 @dataclass
 class PrehistoryReturns:
     customers: Customers  # the population with the returners' buying windows moved past their return
     returner: np.ndarray  # customer index of each returner
-    leaves: np.ndarray  # bool per returner: never buys in the data
-    lines: dict[
-        str, np.ndarray
-    ]  # one return line per returner: day, cust, prod, qty (> 0 units back), price, pay
+    behaviour: np.ndarray  # EXCHANGE_DOWN | RETURN_ONLY | KEEPS_BUYING per returner
+    returns: dict[str, np.ndarray]  # one return line per returner (RETURN_KEYS; qty = units brought back)
+    purchases: dict[str, np.ndarray]  # the exchange purchases (planned purchase lines), after their return
+
+
+def _draw(rng: np.random.Generator, weights: np.ndarray) -> int:
+    cum = np.cumsum(weights)
+    return int(min(np.searchsorted(cum, rng.random() * cum[-1], side="right"), len(weights) - 1))
 
 
 def plan_prehistory_returns(
@@ -43,26 +52,51 @@ def plan_prehistory_returns(
     # Only customers already shopping before the data starts, and still around for the whole window.
     candidates = np.flatnonzero((customers.join_day == 0) & (customers.churn_day > window))
     k = min(n_returners, len(candidates))
-    who = np.sort(rng.choice(candidates, k, replace=False)) if k else np.zeros(0, dtype=np.int64)
+    who = np.sort(rng.choice(candidates, k, replace=False)).astype(np.int64)
+    behaviour = np.arange(k) % 3
     day = rng.integers(0, window, k)
-    leaves = np.arange(k) < (k + 1) // 2
-    cum = np.cumsum(pdays.choice[day], axis=1)
-    # The returned product is drawn like a purchase that day: popular products come back more often.
-    prod = np.minimum((cum < rng.random(k)[:, None]).sum(axis=1), pdays.choice.shape[1] - 1)
-    qty = 1 + rng.poisson(pdays.qty_per_line[prod] - 1)
-    pay = rng.choice(len(profile.payment_methods), k, p=profile.payment_probs)
-
+    open_s, span = profile.open_hour * 3600, (profile.close_hour - profile.open_hour) * 3600
+    # Room for the exchange after the return, before closing time.
+    time = open_s + rng.integers(0, span - 3600, k)
     join_day, churn_day = customers.join_day.copy(), customers.churn_day.copy()
-    # Their first purchase in the data can only come after the return, so the return is their first line.
+    # Their buying window starts after the return, so the return is their first line; a customer who leaves
+    # has an empty window (churn = join): nothing of theirs but the return visit.
     join_day[who] = day + 1
-    churn_day[who[leaves]] = day[leaves] + 1
-    lines = {
-        "day": day.astype(np.int64),
-        "cust": who.astype(np.int64),
-        "prod": prod.astype(np.int64),
-        "qty": qty.astype(np.int64),
+    churn_day[who[behaviour != KEEPS_BUYING]] = day[behaviour != KEEPS_BUYING] + 1
+    prod, qty = np.zeros(k, np.int64), np.zeros(k, np.int64)
+    bought: dict[str, list[int]] = {"day": [], "cust": [], "prod": [], "qty": [], "time": []}
+    for i in range(k):
+        d = int(day[i])
+        on_sale, price = pdays.choice[d] > 0, pdays.price_cents[d]
+        exchange = behaviour[i] == EXCHANGE_DOWN and bool((price[on_sale] > price[on_sale].min()).any())
+        # The returned product is drawn like a purchase that day: popular products come back more often.
+        # One to exchange must not be the cheapest on sale, so that something cheaper is left to take.
+        weights = pdays.choice[d] * (price > price[on_sale].min()) if exchange else pdays.choice[d]
+        prod[i] = _draw(rng, weights)
+        qty[i] = 1 + rng.poisson(pdays.qty_per_line[prod[i]] - 1)
+        if exchange:
+            # Units back worth more than the one unit of something cheaper bought: the customer is net-negative.
+            cheaper = pdays.choice[d] * (price < price[prod[i]])
+            if cheaper.sum() > 0:
+                bought["day"].append(d)
+                bought["cust"].append(int(who[i]))
+                bought["prod"].append(_draw(rng, cheaper))
+                bought["qty"].append(1)
+                bought["time"].append(int(time[i] + rng.integers(60, 3600)))
+    n_bought = len(bought["day"])
+    purchases = planned_lines(
+        **{k: np.asarray(v, dtype=np.int64) for k, v in bought.items()},
+        pay=rng.choice(len(profile.payment_methods), n_bought, p=profile.payment_probs),
+    )
+    columns = {
+        "day": day,
+        "cust": who,
+        "prod": prod,
+        "qty": qty,
         "price": pdays.price_cents[day, prod],
-        "pay": pay.astype(np.int64),
+        "pay": rng.choice(len(profile.payment_methods), k, p=profile.payment_probs),
+        "time": time,
     }
+    returns = {key: np.asarray(columns[key], dtype=np.int64) for key in RETURN_KEYS}
     moved = dataclasses.replace(customers, join_day=join_day, churn_day=churn_day)
-    return PrehistoryReturns(moved, who.astype(np.int64), leaves, lines)
+    return PrehistoryReturns(moved, who, behaviour, returns, purchases)

@@ -50,6 +50,7 @@ class NetNegativeCustomer:
     tenant_id: str
     customer_id: str
     net_amount: float  # sum of `amount` over the customer's rows (clean rows: before any injected defect)
+    has_purchases: bool  # True: the customer also bought in the data, so customer marts score them
 
 
 def _plain(value: object) -> object:

@@ -3,7 +3,7 @@
 Each customer visits as a Poisson process with their own rate times the shop's daily traffic multiplier,
 only between joining and dropping out. A visit is a basket of lines; each line's product is drawn from
 the day's choice probabilities (seasonality, trend, promotions). Some lines come back later as returns.
-A new product is first sold on its launch day: one unit to a customer shopping that day, on its own invoice.
+Planned purchases (a new product's launch sale, an exchange) are added as visits of their own.
 Because every step is a known distribution, the expected units per product and day are exact ground truth.
 """
 
@@ -54,47 +54,59 @@ def quarters(cal: Calendar) -> list[tuple[int, int, str]]:
         year, q = year + (q == 3), (q + 1) % 4
 
 
-def launch_days(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
-    """(day, product index) of each new product's launch sale."""
+PLANNED_KEYS = ("day", "cust", "prod", "qty", "pay", "time")
+RETURN_KEYS = ("day", "cust", "prod", "qty", "price", "pay", "time")  # time -1: drawn when emitted
+
+
+def planned_lines(**columns: np.ndarray) -> dict[str, np.ndarray]:
+    """Purchase lines decided before the simulation (launch sales, exchanges), as int64 columns."""
+    n = len(columns["day"])
+    return {
+        k: np.asarray(columns[k], dtype=np.int64) if k in columns else np.zeros(n, np.int64)
+        for k in PLANNED_KEYS
+    }
+
+
+def concat_lines(*parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in parts]).astype(np.int64) for k in PLANNED_KEYS}
+
+
+def launch_sales(
+    catalog: Catalog, customers: Customers, profile: Profile, seed: int, tenant_index: int
+) -> dict[str, np.ndarray]:
+    """A new product is first sold on its launch day: one unit to a customer active that day, else a walk-in."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, tenant_index, 6]))
     p = catalog.products
     prod = np.flatnonzero(p["is_new"].to_numpy())
-    return p["launch_day"].to_numpy()[prod].astype(np.int64), prod.astype(np.int64)
+    day = p["launch_day"].to_numpy()[prod]
+    shopper = np.full(len(day), customers.n, dtype=np.int64)
+    for i, d in enumerate(day.tolist()):
+        active = np.flatnonzero((customers.join_day <= d) & (customers.churn_day > d))
+        if len(active):
+            shopper[i] = active[int(rng.integers(len(active)))]
+    return planned_lines(
+        day=day,
+        cust=shopper,
+        prod=prod,
+        qty=np.full(len(day), LAUNCH_SALE_UNITS),
+        pay=rng.choice(len(profile.payment_methods), len(day), p=profile.payment_probs),
+        time=profile.open_hour * 3600
+        + rng.integers(0, (profile.close_hour - profile.open_hour) * 3600, len(day)),
+    )
 
 
 def expected_units(
-    traffic: np.ndarray, customers: Customers, profile: Profile, pdays: ProductDays, catalog: Catalog
+    traffic: np.ndarray,
+    customers: Customers,
+    profile: Profile,
+    pdays: ProductDays,
+    planned: dict[str, np.ndarray],
 ) -> np.ndarray:
-    """Expected gross units sold per day x product: the true demand curve."""
+    """Expected gross units sold per day x product: the true demand curve, planned purchases included."""
     visits = traffic * (alive_rate_by_day(customers, len(traffic)) + customers.walkin_rate)
     expected = visits[:, None] * (1 + profile.extra_lines) * pdays.choice * pdays.qty_per_line[None, :]
-    day, prod = launch_days(catalog)
-    expected[day, prod] += LAUNCH_SALE_UNITS
+    np.add.at(expected, (planned["day"], planned["prod"]), planned["qty"])
     return expected
-
-
-def _launch_visits(
-    lo: int,
-    hi: int,
-    launches: tuple[np.ndarray, np.ndarray],
-    joins: np.ndarray,
-    churns: np.ndarray,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(shopper, day, product) of the launch sales in days lo..hi-1; a walk-in when no customer is active."""
-    day, prod = launches
-    inside = (day >= lo) & (day < hi)
-    day, prod = day[inside], prod[inside]
-    n_cust = len(joins) - 1
-    shopper = np.full(len(day), n_cust, dtype=np.int64)
-    for i, d in enumerate(day.tolist()):
-        active = np.flatnonzero((joins[:n_cust] <= d) & (churns[:n_cust] > d))
-        if len(active):
-            shopper[i] = active[int(rng.integers(len(active)))]
-    return shopper, day, prod
-
-
-def _empty_returns() -> dict[str, np.ndarray]:
-    return {k: np.zeros(0, dtype=np.int64) for k in ("day", "cust", "prod", "qty", "price", "pay")}
 
 
 def simulate_tenant(
@@ -109,9 +121,14 @@ def simulate_tenant(
     tenant_index: int,
     defect_rate: float,
     progress: Callable[[str], None],
-    pending_returns: dict[str, np.ndarray] | None = None,
+    planned: dict[str, np.ndarray],
+    planned_returns: dict[str, np.ndarray],
 ) -> TenantTransactions:
-    """Simulate and write one tenant's transactions; `pending_returns` are extra return lines to emit."""
+    """Simulate and write one tenant's transactions, with the planned purchases and returns on top.
+
+    Each planned purchase is its own visit (invoice); `planned_returns` are return lines (day, cust, prod,
+    qty > 0 units back, price in cents, pay, time of day in seconds) emitted on their day.
+    """
     tenant = catalog.tenant
     n_prod, n_cust = catalog.n, customers.n
     result = TenantTransactions(
@@ -137,10 +154,7 @@ def simulate_tenant(
     pay_text = list(profile.payment_methods)
     open_s, close_s = profile.open_hour * 3600, profile.close_hour * 3600
     invoice_seq = 0
-    carry = _empty_returns()
-    if pending_returns is not None:
-        carry = {k: np.concatenate([carry[k], pending_returns[k].astype(np.int64)]) for k in carry}
-    launches = launch_days(catalog)
+    carry = {k: np.asarray(planned_returns[k], dtype=np.int64) for k in RETURN_KEYS}
 
     for chunk, (lo, hi, label) in enumerate(quarters(cal)):
         rng = np.random.default_rng(np.random.SeedSequence([seed, tenant_index, 4, chunk]))
@@ -164,17 +178,16 @@ def simulate_tenant(
         keys, inverse = np.unique(line_visit * n_prod + line_prod, return_inverse=True)
         qty = np.bincount(inverse, weights=line_qty).astype(np.int64)
         visit, prod = keys // n_prod, keys % n_prod
-        # Launch sales come from their own stream so the regular baskets keep their draws.
-        lrng = np.random.default_rng(np.random.SeedSequence([seed, tenant_index, 6, chunk]))
-        l_cust, l_day, l_prod = _launch_visits(lo, hi, launches, joins, churns, lrng)
-        if len(l_day):
-            visit = np.concatenate([visit, len(cust) + np.arange(len(l_day))])
-            prod = np.concatenate([prod, l_prod])
-            qty = np.concatenate([qty, np.full(len(l_day), LAUNCH_SALE_UNITS, dtype=np.int64)])
-            cust = np.concatenate([cust, l_cust])
-            vday = np.concatenate([vday, l_day])
-            vtime = np.concatenate([vtime, open_s + lrng.integers(0, close_s - open_s, len(l_day))])
-            vpay = np.concatenate([vpay, lrng.choice(len(pay_text), len(l_day), p=profile.payment_probs)])
+        inside = (planned["day"] >= lo) & (planned["day"] < hi)
+        if inside.any():
+            extra = {k: v[inside] for k, v in planned.items()}
+            visit = np.concatenate([visit, len(cust) + np.arange(len(extra["day"]))])
+            prod = np.concatenate([prod, extra["prod"]])
+            qty = np.concatenate([qty, extra["qty"]])
+            cust = np.concatenate([cust, extra["cust"]])
+            vday = np.concatenate([vday, extra["day"]])
+            vtime = np.concatenate([vtime, extra["time"]])
+            vpay = np.concatenate([vpay, extra["pay"]])
         day = vday[visit]
         price = pdays.price_cents[day, prod]
         np.add.at(result.gross_units, (day, prod), qty)
@@ -192,6 +205,7 @@ def simulate_tenant(
             "qty": 1 + rng.binomial(extra[back], _RETURN_KEEP_SHARE),
             "price": price[back],
             "pay": vpay[visit][back],
+            "time": np.full(int(back.sum()), -1, dtype=np.int64),
         }
         returns = {k: np.concatenate([carry[k], new_returns[k]]) for k in carry}
         now = returns["day"] < hi
@@ -202,7 +216,8 @@ def simulate_tenant(
 
         # One table of purchase lines then return lines; a return is its own invoice.
         all_day = np.concatenate([day, returns["day"]])
-        all_time = np.concatenate([vtime[visit], open_s + rng.integers(0, close_s - open_s, n_ret)])
+        drawn = open_s + rng.integers(0, close_s - open_s, n_ret)
+        all_time = np.concatenate([vtime[visit], np.where(returns["time"] >= 0, returns["time"], drawn)])
         group = np.concatenate([visit, len(cust) + np.arange(n_ret)])
         all_prod = np.concatenate([prod, returns["prod"]])
         order = np.lexsort((all_prod, group, all_time, all_day))
