@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from smartmarket.contracts import CONTRACTS, KINDS
-from smartmarket.datagen import GenerationReport, generate, true_diamond_price
+from smartmarket.datagen import SIZES, GenerationReport, generate, true_diamond_price
 from smartmarket.datagen.__main__ import main
 
 DEFECT_KEYS = {"duplicate_rows", "malformed_rows", "negative_prices", "bad_dates", "unknown_products"}
@@ -43,6 +43,11 @@ def _rows(paths: list[Path]) -> list[list[str]]:
             next(reader)
             rows.extend(reader)
     return rows
+
+
+def _shapes(out: Path) -> dict:
+    """The merchant shapes as recorded in the written generation report."""
+    return json.loads((out / "ground_truth" / "generation_report.json").read_text(encoding="utf-8"))["shapes"]
 
 
 def _transactions(report: GenerationReport) -> pd.DataFrame:
@@ -91,7 +96,7 @@ def test_every_landing_file_has_the_canonical_header_and_report_counts_rows(clea
             total += len(lines) - 2
         assert total == report.rows[kind], kind
     assert 2_000 <= report.rows["transactions"] <= 15_000
-    assert report.tenants == ["jeweller_01", "grocer_01", "fashion_01"]
+    assert report.tenants == ["jeweller_01", "grocer_01", "fashion_01", "kiosk_01"]
     assert (report.start_date, report.end_date) == (dt.date(2024, 7, 1), dt.date(2025, 12, 31))
     assert report.defects == dict.fromkeys(DEFECT_KEYS, 0)
 
@@ -168,8 +173,11 @@ def test_clean_transactions_are_internally_consistent(clean):
 
 
 def test_returns_never_exceed_prior_purchases_at_the_same_price(clean):
-    _, report = clean
+    out, report = clean
     tx = _transactions(report)
+    # Customers returning goods bought before the data starts are the exception; they have their own test.
+    returners = {(r["tenant_id"], r["customer_id"]) for r in _shapes(out)["prehistory_returners"]}
+    tx = tx[[k not in returners for k in zip(tx["tenant_id"], tx["customer_id"], strict=True)]]
     returns = tx[tx["quantity"] < 0]
     assert len(returns) > 0 and (returns["customer_id"] != "").all()
     assert returns.groupby("tenant_id").size()["fashion_01"] > returns.groupby("tenant_id").size().get(
@@ -209,7 +217,11 @@ def test_churned_customers_never_buy_after_their_churn_date(clean):
     assert tx["churned"].notna().all(), "every named customer is in the ground truth"
     day = tx["ts"].dt.normalize()
     assert not (tx["churned"] & (day >= tx["churn_date"])).any()
-    assert (day >= tx["join_date"]).all()
+    # Purchases fall in the buying window; only a pre-history return visit (the return, maybe an exchange)
+    # comes before it, on its recorded day.
+    early = day < tx["join_date"]
+    assert (day[early] == tx.loc[early, "prehistory_return_date"]).all()
+    assert (tx.loc[early, "quantity"] < 0).sum() == customers["prehistory_return_date"].notna().sum() > 0
     # Heavier buyers (true rate) make more visits.
     visits = tx.groupby("customer_id")["invoice_id"].nunique()
     rates = customers.set_index("customer_id")["true_daily_purchase_rate"]
@@ -220,8 +232,12 @@ def test_demand_ground_truth_matches_the_simulated_sales(clean):
     out, report = clean
     demand = pd.read_parquet(out / "ground_truth" / "demand.parquet")
     products = pd.read_parquet(out / "ground_truth" / "products.parquet")
-    n_days = (report.end_date - report.start_date).days + 1
-    assert len(demand) == len(products) * n_days
+    tenants = _shapes(out)["tenants"]
+    for tenant, part in demand.groupby("tenant_id"):
+        # One row per product and day of the tenant's own window.
+        n_days = (dt.date.fromisoformat(tenants[tenant]["end_date"]) - report.start_date).days + 1
+        assert len(part) == (products["tenant_id"] == tenant).sum() * n_days, tenant
+        assert part["date"].max().date() == dt.date.fromisoformat(tenants[tenant]["end_date"]), tenant
     assert (demand["expected_quantity"] >= 0).all()
     tx = _transactions(report)
     sold = tx[tx["quantity"] > 0].groupby("tenant_id")["quantity"].sum()
@@ -308,11 +324,170 @@ def test_inventory_snapshots_are_weekly_and_cost_below_price(clean):
     assert (inv["snapshot_date"].dt.dayofweek == 0).all()
     assert set(inv.groupby(["tenant_id", "product_id"])["snapshot_date"].diff().dropna().dt.days) == {7}
     assert (inv["on_hand"] >= 0).all() and (inv["lead_time_days"] > 0).all()
-    assert inv.groupby(["tenant_id", "product_id"])["on_hand"].nunique().gt(1).all(), "stock moves"
+    new = {p["product_id"] for p in _shapes(_out)["new_products"]}
+    moves = inv[~inv["product_id"].isin(new)].groupby(["tenant_id", "product_id"])["on_hand"].nunique()
+    assert moves.gt(1).all(), "stock moves"
     tx = _transactions(report)
     price = tx[tx["quantity"] > 0].groupby("product_id")["unit_price"].median()
     cost = inv.groupby("product_id")["unit_cost"].median()
-    assert (cost.loc[price.index] < price).all()
+    assert (cost < price.loc[cost.index]).all()
+
+
+@pytest.fixture(scope="module", params=["tiny", "demo"])
+def shaped(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A generated data set, its report, its recorded shapes and its transactions, for tiny and demo."""
+    if request.param == "tiny":
+        out, report = request.getfixturevalue("clean")
+    else:
+        out = tmp_path_factory.mktemp("demo")
+        report = generate(out, size="demo", seed=7)
+    return out, report, _shapes(out), _transactions(report)
+
+
+def _inventory(out: Path) -> pd.DataFrame:
+    """Every inventory file in the landing folder (not only those the report lists)."""
+    files = sorted((out / "landing" / "inventory").glob("*.csv"))
+    inv = pd.concat([pd.read_csv(p) for p in files], ignore_index=True)
+    inv["snapshot_date"] = pd.to_datetime(inv["snapshot_date"], format="%Y-%m-%d").dt.date
+    return inv
+
+
+def test_every_size_preset_carries_the_merchant_shapes():
+    for name, preset in SIZES.items():
+        specs = preset.tenants
+        assert [t.tenant_id for t in specs if not t.has_inventory], name
+        assert [t.tenant_id for t in specs if t.ends_days_early >= 28], name
+        assert all(t.has_inventory for t in specs if t.ends_days_early), "a sales-only tenant is a separate shape"
+        for t in specs:
+            assert min(t.new_product_ages) < 7 and max(t.new_product_ages) < 28, (name, t.tenant_id)
+            assert t.prehistory_returners > 0, (name, t.tenant_id)
+
+
+def test_new_products_are_first_sold_on_their_launch_date_with_short_histories(shaped):
+    out, report, shapes, tx = shaped
+    new = pd.DataFrame(shapes["new_products"])
+    assert set(new["tenant_id"]) == set(report.tenants), "every tenant launches new products"
+    products = pd.read_parquet(out / "ground_truth" / "products.parquet")
+    flagged = products[products["is_new"]]
+    assert set(zip(flagged["tenant_id"], flagged["product_id"], strict=True)) == set(
+        zip(new["tenant_id"], new["product_id"], strict=True)
+    )
+    launch_truth = products.set_index(["tenant_id", "product_id"])["launch_date"].dt.date
+    first_line = tx.groupby(["tenant_id", "product_id"])["ts"].min().dt.date
+    first_sale = tx[tx["quantity"] > 0].groupby(["tenant_id", "product_id"])["ts"].min().dt.date
+    last_line = tx.groupby("tenant_id")["ts"].max().dt.date
+    for row in new.itertuples():
+        key = (row.tenant_id, row.product_id)
+        launch = dt.date.fromisoformat(row.launch_date)
+        tenant = shapes["tenants"][row.tenant_id]
+        assert first_line[key] == first_sale[key] == launch == launch_truth[key], key
+        assert (dt.date.fromisoformat(tenant["end_date"]) - launch).days == row.days_before_end, key
+        assert dt.date.fromisoformat(tenant["last_transaction_date"]) == last_line[row.tenant_id]
+        assert row.history_days == (last_line[row.tenant_id] - launch).days + 1, key
+    # In every tenant some series are shorter than a week and all are shorter than a 28-day holdout.
+    lengths = new.groupby("tenant_id")["history_days"]
+    assert (lengths.min() < 7).all() and (lengths.max() < 28).all()
+
+    demand = pd.read_parquet(out / "ground_truth" / "demand.parquet")
+    demand = demand.merge(new[["tenant_id", "product_id", "launch_date"]], on=["tenant_id", "product_id"])
+    before = demand["date"] < pd.to_datetime(demand["launch_date"])
+    assert (demand.loc[before, "expected_quantity"] == 0).all()
+    assert (demand.loc[~before, "expected_quantity"] > 0).all()
+    on_launch = demand[demand["date"] == pd.to_datetime(demand["launch_date"])]
+    assert len(on_launch) == len(new) and (on_launch["expected_quantity"] >= 1).all()
+
+
+def test_products_enter_the_inventory_feed_in_their_launch_week(shaped):
+    out, _report, shapes, tx = shaped
+    inv = _inventory(out)
+    first_snapshot = inv.groupby(["tenant_id", "product_id"])["snapshot_date"].min()
+    new = [p for p in shapes["new_products"] if shapes["tenants"][p["tenant_id"]]["has_inventory"]]
+    assert new
+    for p in new:
+        launch = dt.date.fromisoformat(p["launch_date"])
+        # Stocked on the Monday of the launch week, not before.
+        assert first_snapshot[(p["tenant_id"], p["product_id"])] == launch - dt.timedelta(days=launch.weekday())
+        stock = inv[(inv["tenant_id"] == p["tenant_id"]) & (inv["product_id"] == p["product_id"])]
+        assert stock["on_hand"].iloc[0] > 0, p
+    # Every product a tenant with an inventory feed sells has a snapshot on or before its first sale.
+    fed = tx[tx["tenant_id"].map(lambda t: shapes["tenants"][t]["has_inventory"])]
+    first_sale = fed.groupby(["tenant_id", "product_id"])["ts"].min().dt.date
+    assert (first_snapshot.loc[first_sale.index] <= first_sale).all()
+
+
+def test_a_sales_only_tenant_sends_transactions_and_no_inventory_file(shaped):
+    out, report, shapes, tx = shaped
+    sales_only = shapes["sales_only_tenants"]
+    assert sales_only == [t for t, s in shapes["tenants"].items() if not s["has_inventory"]]
+    assert sales_only == report.sales_only_tenants and len(sales_only) == 1
+    inventory_files = {p.stem for p in (out / "landing" / "inventory").iterdir()}
+    inv = _inventory(out)
+    for tenant in report.tenants:
+        if tenant in sales_only:
+            assert tenant not in inventory_files and not (inv["tenant_id"] == tenant).any()
+            assert (tx["tenant_id"] == tenant).sum() > 500
+            assert tx.loc[tx["tenant_id"] == tenant, "customer_id"].ne("").any()
+        else:
+            assert tenant in inventory_files and (inv["tenant_id"] == tenant).any()
+
+
+def test_one_tenant_ends_weeks_before_the_others(shaped):
+    out, report, shapes, tx = shaped
+    early = shapes["early_end_tenants"]
+    assert early == report.early_end_tenants and len(early) == 1
+    last_line = tx.groupby("tenant_id")["ts"].max().dt.date
+    last_snapshot = _inventory(out).groupby("tenant_id")["snapshot_date"].max()
+    for tenant, shape in shapes["tenants"].items():
+        end = dt.date.fromisoformat(shape["end_date"])
+        assert last_line[tenant] == dt.date.fromisoformat(shape["last_transaction_date"]) <= end
+        # A small shop may sell nothing on its very last days; its data still runs up to its own end.
+        assert last_line[tenant] >= end - dt.timedelta(days=7), tenant
+        if tenant in early:
+            assert end <= report.end_date - dt.timedelta(days=28)
+        else:
+            assert end == report.end_date
+        if shape["has_inventory"]:
+            assert end - dt.timedelta(days=7) < last_snapshot[tenant] <= end
+    # Market prices are not a tenant's: they still cover the whole window.
+    metals = pd.read_csv(report.files["metal_prices"][0])
+    assert metals["date"].max() == report.end_date.isoformat()
+
+
+def test_returns_of_goods_bought_before_the_data_leave_some_customers_net_negative(shaped):
+    out, report, shapes, tx = shaped
+    returners = pd.DataFrame(shapes["prehistory_returners"])
+    assert set(returners["tenant_id"]) == set(report.tenants)
+    named = tx[tx["customer_id"] != ""].sort_values("ts", kind="stable")
+    by_customer = dict(list(named.groupby(["tenant_id", "customer_id"])))
+    for r in returners.itertuples():
+        lines = by_customer[(r.tenant_id, r.customer_id)]
+        first = lines.iloc[0]
+        assert first["quantity"] < 0 and first["product_id"] == r.product_id, r
+        assert first["ts"].date() == dt.date.fromisoformat(r.return_date), r
+        assert (lines["ts"].iloc[1:] > first["ts"]).all(), "the return is the customer's first line"
+        assert (lines["quantity"] > 0).any() == r.buys_later, r
+
+    net = named.groupby(["tenant_id", "customer_id"])["amount"].sum().round(2)
+    negative = net[net < 0]
+    listed = {(c["tenant_id"], c["customer_id"]): c["net_amount"] for c in shapes["net_negative_customers"]}
+    assert set(negative.index) == set(listed) and len(listed) > 0
+    for key, value in listed.items():
+        assert value == pytest.approx(negative[key], abs=0.005), key
+    assert set(listed) <= set(zip(returners["tenant_id"], returners["customer_id"], strict=True))
+    only_return = returners[~returners["buys_later"]]
+    assert set(zip(only_return["tenant_id"], only_return["customer_id"], strict=True)) <= set(listed)
+    # In every tenant someone both buys and ends net-negative, so the customer marts have to score them.
+    buyers = set(named.loc[named["quantity"] > 0, ["tenant_id", "customer_id"]].itertuples(index=False, name=None))
+    for c in shapes["net_negative_customers"]:
+        assert c["has_purchases"] == ((c["tenant_id"], c["customer_id"]) in buyers), c
+    assert {c["tenant_id"] for c in shapes["net_negative_customers"] if c["has_purchases"]} == set(report.tenants)
+
+    customers = pd.read_parquet(out / "ground_truth" / "customers.parquet").set_index(["tenant_id", "customer_id"])
+    flagged = customers[customers["prehistory_return_date"].notna()]
+    assert set(flagged.index) == set(zip(returners["tenant_id"], returners["customer_id"], strict=True))
+    truth_net = customers["net_amount"].loc[net.index]
+    np.testing.assert_allclose(truth_net.to_numpy(), net.to_numpy(), atol=0.005)
+    assert (customers["net_amount"].drop(net.index) == 0).all(), "customers without lines have no value"
 
 
 def test_rerun_removes_only_its_own_previous_files(tmp_path):
@@ -342,4 +517,5 @@ def test_command_line_entry_point(tmp_path, capsys):
     assert main(["--size", "tiny", "--seed", "3", "--out", str(tmp_path), "--defect-rate", "0.02"]) == 0
     printed = capsys.readouterr().out
     assert "transactions: grocer_01" in printed and "defects: duplicate_rows=" in printed
+    assert "shapes: sales-only kiosk_01; ends early jeweller_01 (last day 2025-11-26); 16 new products" in printed
     assert (tmp_path / "landing" / "transactions" / "fashion_01_2025Q4.csv").exists()

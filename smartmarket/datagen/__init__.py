@@ -1,21 +1,23 @@
 """Deterministic synthetic data for SmartMarket: landing files plus the ground truth behind them.
 
 `generate(out_dir, size, seed)` writes `landing/<kind>/*.csv` in the canonical contracts and
-`ground_truth/` (churn, demand curves, price-function parameters). Same seed, same bytes.
+`ground_truth/` (churn, demand curves, price-function parameters, and in `generation_report.json` the merchant
+shapes: sales-only and early-ending tenants, new products, pre-history returns). Same seed, same bytes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from smartmarket.datagen.catalog import build_catalog, product_days
 from smartmarket.datagen.customers import build_customers
-from smartmarket.datagen.defects import DEFECT_KINDS, empty_counts
+from smartmarket.datagen.defects import DEFECT_KINDS
 from smartmarket.datagen.files import MANIFEST, remove_previous_output, write_csv_lines
 from smartmarket.datagen.ground_truth import (
     customer_truth,
@@ -25,6 +27,7 @@ from smartmarket.datagen.ground_truth import (
     write_tables,
 )
 from smartmarket.datagen.inventory import inventory_lines, unit_costs
+from smartmarket.datagen.prehistory import PrehistoryReturns, plan_prehistory_returns
 from smartmarket.datagen.prices import (
     DIAMOND_PRICE_PARAMS,
     diamond_frame,
@@ -33,9 +36,22 @@ from smartmarket.datagen.prices import (
     true_diamond_price,
 )
 from smartmarket.datagen.profiles import PROFILES
+from smartmarket.datagen.report import (
+    GenerationReport,
+    NetNegativeCustomer,
+    NewProduct,
+    PrehistoryReturner,
+    TenantShape,
+)
 from smartmarket.datagen.seasonality import Calendar, traffic_multiplier
-from smartmarket.datagen.sizes import SIZES, get_size
-from smartmarket.datagen.transactions import expected_units, simulate_tenant
+from smartmarket.datagen.sizes import SIZES, TenantSpec, get_size
+from smartmarket.datagen.transactions import (
+    TenantTransactions,
+    concat_lines,
+    expected_units,
+    launch_sales,
+    simulate_tenant,
+)
 
 __all__ = [
     "DEFECT_KINDS",
@@ -45,28 +61,6 @@ __all__ = [
     "generate",
     "true_diamond_price",
 ]
-
-
-@dataclass
-class GenerationReport:
-    files: dict[str, list[Path]] = field(default_factory=dict)  # landing kinds plus "ground_truth"
-    rows: dict[str, int] = field(default_factory=dict)  # data rows written per landing kind, defects included
-    defects: dict[str, int] = field(default_factory=empty_counts)
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
-    tenants: list[str] = field(default_factory=list)
-
-    def to_json(self, root: Path, **extra: object) -> str:
-        doc = {
-            **extra,
-            "files": {k: [p.relative_to(root).as_posix() for p in v] for k, v in self.files.items()},
-            "rows": self.rows,
-            "defects": self.defects,
-            "start_date": self.start_date.isoformat() if self.start_date else None,
-            "end_date": self.end_date.isoformat() if self.end_date else None,
-            "tenants": self.tenants,
-        }
-        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
 def generate(
@@ -132,30 +126,59 @@ def generate(
             "spec": dataclasses.asdict(tenant),
             "profile": dataclasses.asdict(profile),
         }
-        catalog = build_catalog(tenant, profile, cal, seed, index)
-        customers = build_customers(tenant, profile, cal, seed, index)
-        pdays = product_days(catalog, profile, cal, walks["gold"], seed, index)
-        traffic = traffic_multiplier(cal, profile)
+        # Each tenant lives on its own window: one that ends early has no days after its end date.
+        tcal = Calendar(preset.start_date, preset.end_date - dt.timedelta(days=tenant.ends_days_early))
+        gold = walks["gold"][: tcal.n_days]
+        catalog = build_catalog(tenant, profile, tcal, seed, index)
+        pdays = product_days(catalog, profile, tcal, gold, seed, index)
+        returns = plan_prehistory_returns(
+            build_customers(tenant, profile, tcal, seed, index),
+            profile,
+            pdays,
+            tcal,
+            tenant.prehistory_returners,
+            seed,
+            index,
+        )
+        customers = returns.customers
+        planned = concat_lines(launch_sales(catalog, customers, profile, seed, index), returns.purchases)
+        traffic = traffic_multiplier(tcal, profile)
         sim = simulate_tenant(
-            out_dir, catalog, profile, cal, customers, pdays, traffic, seed, index, defect_rate, say
+            out_dir,
+            catalog,
+            profile,
+            tcal,
+            customers,
+            pdays,
+            traffic,
+            seed,
+            index,
+            defect_rate,
+            say,
+            planned,
+            returns.returns,
         )
         report.files["transactions"].extend(sim.files)
         report.rows["transactions"] += sim.rows
         for k, v in sim.defects.items():
             report.defects[k] += v
 
-        expected = expected_units(traffic, customers, profile, pdays)
-        net_sales = sim.gross_units - sim.returned_units
-        inv = inventory_lines(catalog, cal, net_sales, expected, unit_costs(catalog, cal, walks["gold"]))
-        path = landing / "inventory" / f"{tenant.tenant_id}.csv"
-        write_csv_lines(path, "inventory", inv)
-        report.files["inventory"].append(path)
-        report.rows["inventory"] += len(inv)
-        say(f"inventory: {tenant.tenant_id} ... {len(inv):,} rows")
+        expected = expected_units(traffic, customers, profile, pdays, planned)
+        if tenant.has_inventory:
+            net_sales = sim.gross_units - sim.returned_units
+            inv = inventory_lines(catalog, tcal, net_sales, expected, unit_costs(catalog, tcal, gold))
+            path = landing / "inventory" / f"{tenant.tenant_id}.csv"
+            write_csv_lines(path, "inventory", inv)
+            report.files["inventory"].append(path)
+            report.rows["inventory"] += len(inv)
+            say(f"inventory: {tenant.tenant_id} ... {len(inv):,} rows")
+        else:
+            say(f"inventory: {tenant.tenant_id} ... none (sales-only tenant)")
+        _record_shapes(report, tenant, tcal, catalog.products, customers.ids, returns, sim)
 
-        tables["customers"].append(customer_truth(tenant.tenant_id, customers, cal))
-        tables["demand"].append(demand_truth(catalog, cal, expected, pdays))
-        tables["products"].append(product_truth(catalog))
+        tables["customers"].append(customer_truth(tenant.tenant_id, customers, tcal, returns, sim.net_cents))
+        tables["demand"].append(demand_truth(catalog, tcal, expected, pdays))
+        tables["products"].append(product_truth(catalog, tcal))
 
     report.files["ground_truth"] = write_tables(gt_dir, tables) + write_params(gt_dir, profiles_doc)
     manifest = gt_dir / MANIFEST
@@ -165,3 +188,40 @@ def generate(
     )
     say(f"ground_truth: {len(report.files['ground_truth'])} files in {gt_dir}")
     return report
+
+
+def _record_shapes(
+    report: GenerationReport,
+    tenant: TenantSpec,
+    cal: Calendar,
+    products: pd.DataFrame,
+    customer_ids: list[str],
+    returns: PrehistoryReturns,
+    sim: TenantTransactions,
+) -> None:
+    """Note the tenant's shapes from the simulation itself (clean rows, before any injected defect)."""
+    tid = tenant.tenant_id
+    last = cal.start + dt.timedelta(days=sim.last_day)
+    report.tenant_shapes[tid] = TenantShape(tenant.kind, tenant.has_inventory, cal.end, last)
+    pids = products["product_id"].tolist()
+    for j in np.flatnonzero(products["is_new"].to_numpy()).tolist():
+        launch = cal.start + dt.timedelta(days=int(products["launch_day"].iat[j]))
+        report.new_products.append(
+            NewProduct(tid, pids[j], launch, (cal.end - launch).days, (last - launch).days + 1)
+        )
+    for i, c in enumerate(returns.returner.tolist()):
+        report.prehistory_returners.append(
+            PrehistoryReturner(
+                tid,
+                customer_ids[c],
+                cal.start + dt.timedelta(days=int(returns.returns["day"][i])),
+                pids[int(returns.returns["prod"][i])],
+                bool(sim.purchase_lines[c] > 0),
+            )
+        )
+    for c in np.flatnonzero(sim.net_cents[: len(customer_ids)] < 0).tolist():
+        report.net_negative_customers.append(
+            NetNegativeCustomer(
+                tid, customer_ids[c], int(sim.net_cents[c]) / 100, bool(sim.purchase_lines[c] > 0)
+            )
+        )

@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{kind}: {rows:,} rows in {len(report.files[kind])} file(s) under {args.out / 'landing' / kind}"
         )
     print("defects: " + ", ".join(f"{k}={v}" for k, v in report.defects.items()))
+    early = [f"{t} (last day {report.tenant_shapes[t].end_date})" for t in report.early_end_tenants]
+    print(
+        f"shapes: sales-only {', '.join(report.sales_only_tenants) or 'none'}; ends early {', '.join(early) or 'none'};"
+        f" {len(report.new_products)} new products; {len(report.prehistory_returners)} pre-history returners,"
+        f" {len(report.net_negative_customers)} net-negative customers"
+    )
     print(
         f"history {report.start_date} .. {report.end_date}; tenants {', '.join(report.tenants)}; "
         f"{time.perf_counter() - started:.1f}s"

@@ -84,11 +84,14 @@ class Catalog:
         return len(self.products)
 
 
-def _pick_names(rng: np.random.Generator, table: dict, n: int) -> list[tuple[str, str, int]]:
-    """(category, item name, index of item) for n products, spread evenly over categories."""
+def _pick_names(
+    rng: np.random.Generator, table: dict, n: int, first: int = 0, seen: set[str] | None = None
+) -> list[tuple[str, str, int]]:
+    """(category, unique item name, product index) for products first..first+n-1, spread over categories."""
     cats = list(table)
-    out, seen = [], set()
-    for k in range(n):
+    out: list[tuple[str, str, int]] = []
+    seen = set() if seen is None else seen
+    for k in range(first, first + n):
         cat = cats[k % len(cats)]
         items = table[cat][0]
         item = items[int(rng.integers(len(items)))]
@@ -100,58 +103,82 @@ def _pick_names(rng: np.random.Generator, table: dict, n: int) -> list[tuple[str
     return out
 
 
+def _kind_attributes(rng: np.random.Generator, kind: str, spec: tuple, name: str) -> dict:
+    """Price, pack, season and supply attributes of one product of a given kind of shop."""
+    if kind == "jeweller":
+        grams = float(np.round(rng.uniform(spec[1], spec[2]), 1))
+        purity = int(rng.choice(spec[3]))
+        return {
+            "grams": grams,
+            "purity": purity,
+            "making_charge": float(np.round(rng.uniform(0.08, 0.2), 3)),
+            "product_name": f"{_KARAT[purity]} Gold {name} {grams:g}g",
+            "base_price": np.nan,
+            "qty_extra": 0.02,
+            "season_amp": 0.0,
+            "season_peak": 0.0,
+            "cost_ratio": np.nan,
+            "lead_time_days": int(rng.integers(14, 45)),
+        }
+    low, high, amp, peak = spec[1], spec[2], spec[3], spec[4]
+    qty_extra = float(rng.uniform(0.2, 1.2)) if kind == "grocer" else 0.08
+    return {
+        "product_name": name,
+        "base_price": float(np.round(np.exp(rng.uniform(np.log(low), np.log(high))), 2)),
+        "qty_extra": qty_extra,
+        "season_amp": float(amp * rng.uniform(0.7, 1.3)),
+        "season_peak": float(peak + rng.normal(0, 10)),
+        "cost_ratio": float(rng.uniform(0.55, 0.75) if kind == "grocer" else rng.uniform(0.35, 0.5)),
+        "lead_time_days": int(rng.integers(2, 7) if kind == "grocer" else rng.integers(21, 60)),
+    }
+
+
+def _base_row(product_id: str, category: str, popularity: float, launch_day: int, trend: float) -> dict:
+    return {
+        "product_id": product_id,
+        "category": category,
+        "popularity": popularity,
+        "launch_day": launch_day,
+        "is_new": False,
+        "trend_per_year": trend,
+        "grams": np.nan,
+        "purity": 0,
+        "making_charge": np.nan,
+    }
+
+
 def build_catalog(
     tenant: TenantSpec, profile: Profile, cal: Calendar, seed: int, tenant_index: int
 ) -> Catalog:
     rng = np.random.default_rng(np.random.SeedSequence([seed, tenant_index, 1]))
     n = tenant.n_products
     table = {"grocer": _GROCER, "fashion": _FASHION, "jeweller": _JEWELLER}[tenant.kind]
-    picks = _pick_names(rng, table, n)
+    seen: set[str] = set()
     rows = []
-    for cat, name, k in picks:
-        spec = table[cat]
-        row = {
-            "product_id": f"{tenant.code}-P{k + 1:04d}",
-            "category": cat,
-            "popularity": float(rng.lognormal(0.0, 0.6)),
-            # A few products launch during the history: they have no demand before their launch day.
-            "launch_day": int(rng.integers(cal.n_days // 4, cal.n_days * 3 // 4))
-            if rng.random() < 0.1
-            else 0,
-            "trend_per_year": float(rng.normal(0.0, 0.12)),
-            "grams": np.nan,
-            "purity": 0,
-            "making_charge": np.nan,
-        }
-        if tenant.kind == "jeweller":
-            grams = float(np.round(rng.uniform(spec[1], spec[2]), 1))
-            purity = int(rng.choice(spec[3]))
-            row.update(
-                grams=grams,
-                purity=purity,
-                making_charge=float(np.round(rng.uniform(0.08, 0.2), 3)),
-                product_name=f"{_KARAT[purity]} Gold {name} {grams:g}g",
-                base_price=np.nan,
-                qty_extra=0.02,
-                season_amp=0.0,
-                season_peak=0.0,
-                cost_ratio=np.nan,
-                lead_time_days=int(rng.integers(14, 45)),
+    for cat, name, k in _pick_names(rng, table, n, seen=seen):
+        popularity = float(rng.lognormal(0.0, 0.6))
+        # A few products launch during the history: they have no demand before their launch day.
+        launch = int(rng.integers(cal.n_days // 4, cal.n_days * 3 // 4)) if rng.random() < 0.1 else 0
+        row = _base_row(f"{tenant.code}-P{k + 1:04d}", cat, popularity, launch, float(rng.normal(0.0, 0.12)))
+        row.update(_kind_attributes(rng, tenant.kind, table[cat], name))
+        rows.append(row)
+    # New products come last and from their own stream, so the long-running products keep their draws.
+    new_rng = np.random.default_rng(np.random.SeedSequence([seed, tenant_index, 1, 1]))
+    ages = tenant.new_product_ages
+    for (cat, name, k), age in zip(_pick_names(new_rng, table, len(ages), n, seen), ages, strict=True):
+        if not 0 <= age < cal.n_days:
+            raise ValueError(
+                f"{tenant.tenant_id}: new product age {age} is outside the {cal.n_days}-day history"
             )
-        else:
-            low, high, amp, peak = spec[1], spec[2], spec[3], spec[4]
-            qty_extra = float(rng.uniform(0.2, 1.2)) if tenant.kind == "grocer" else 0.08
-            row.update(
-                product_name=name,
-                base_price=float(np.round(np.exp(rng.uniform(np.log(low), np.log(high))), 2)),
-                qty_extra=qty_extra,
-                season_amp=float(amp * rng.uniform(0.7, 1.3)),
-                season_peak=float(peak + rng.normal(0, 10)),
-                cost_ratio=float(
-                    rng.uniform(0.55, 0.75) if tenant.kind == "grocer" else rng.uniform(0.35, 0.5)
-                ),
-                lead_time_days=int(rng.integers(2, 7) if tenant.kind == "grocer" else rng.integers(21, 60)),
-            )
+        popularity = float(new_rng.lognormal(0.0, 0.6))
+        row = _base_row(
+            f"{tenant.code}-P{k + 1:04d}",
+            cat,
+            popularity,
+            cal.n_days - 1 - age,
+            float(new_rng.normal(0.0, 0.12)),
+        )
+        row.update(_kind_attributes(new_rng, tenant.kind, table[cat], name), is_new=True)
         rows.append(row)
     products = pd.DataFrame(rows)
     for text in ("product_id", "product_name", "category"):

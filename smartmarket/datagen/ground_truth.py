@@ -11,14 +11,23 @@ import pandas as pd
 
 from smartmarket.datagen.catalog import Catalog, ProductDays
 from smartmarket.datagen.customers import Customers
+from smartmarket.datagen.prehistory import PrehistoryReturns
 from smartmarket.datagen.prices import DIAMOND_PRICE_PARAMS, METAL_WALKS
 from smartmarket.datagen.seasonality import Calendar
 
 
-def customer_truth(tenant_id: str, customers: Customers, cal: Calendar) -> pd.DataFrame:
+def customer_truth(
+    tenant_id: str,
+    customers: Customers,
+    cal: Calendar,
+    returns: PrehistoryReturns,
+    net_cents: np.ndarray,
+) -> pd.DataFrame:
     churned = customers.churn_day < cal.n_days
     churn_date = pd.Series(pd.NaT, index=range(customers.n), dtype="datetime64[s]")
     churn_date[churned] = cal.dates[customers.churn_day[churned]].astype("datetime64[s]")
+    return_date = pd.Series(pd.NaT, index=range(customers.n), dtype="datetime64[s]")
+    return_date[returns.returner] = cal.dates[returns.returns["day"]].astype("datetime64[s]")
     return pd.DataFrame(
         {
             "tenant_id": tenant_id,
@@ -28,6 +37,11 @@ def customer_truth(tenant_id: str, customers: Customers, cal: Calendar) -> pd.Da
             # First day the customer no longer buys: no purchase or return on or after it.
             "churn_date": churn_date,
             "true_daily_purchase_rate": customers.rate,
+            # The day of the customer's first line, a return of goods bought before the data starts (else NaT);
+            # their buying window (join_date) starts the day after; an exchange, if any, is on the same day.
+            "prehistory_return_date": return_date,
+            # Sum of `amount` over the customer's clean rows; negative only for some pre-history returners.
+            "net_amount": net_cents[: customers.n] / 100,
         }
     )
 
@@ -46,9 +60,12 @@ def demand_truth(catalog: Catalog, cal: Calendar, expected: np.ndarray, pdays: P
     )
 
 
-def product_truth(catalog: Catalog) -> pd.DataFrame:
+def product_truth(catalog: Catalog, cal: Calendar) -> pd.DataFrame:
     df = catalog.products.copy()
     df.insert(0, "tenant_id", catalog.tenant.tenant_id)
+    # Day 0 means on sale from the first day of the data; new products are first sold on their launch date.
+    launch = cal.dates[df["launch_day"].to_numpy()].astype("datetime64[s]")
+    df.insert(df.columns.get_loc("launch_day") + 1, "launch_date", launch)
     return df
 
 

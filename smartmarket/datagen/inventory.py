@@ -22,9 +22,16 @@ def unit_costs(catalog: Catalog, cal: Calendar, gold_999: np.ndarray) -> np.ndar
 def inventory_lines(
     catalog: Catalog, cal: Calendar, net_sales: np.ndarray, expected: np.ndarray, costs: np.ndarray
 ) -> list[str]:
-    """Monday-morning snapshots, (s, S) policy: order up to S when stock plus orders drop below s."""
+    """Monday-morning snapshots, (s, S) policy: order up to S when stock plus orders drop below s.
+
+    A product enters the stock feed in the week of its launch (stocked before its first sale), so a product
+    launched mid-week has a snapshot on the Monday before.
+    """
     lead = catalog.products["lead_time_days"].to_numpy()
-    mean_demand = np.maximum(expected.mean(axis=0), 0.05)
+    launch = catalog.products["launch_day"].to_numpy()
+    # Stock is sized on the demand while the product is on sale, not diluted by the days before its launch.
+    on_sale = np.arange(cal.n_days)[:, None] >= launch[None, :]
+    mean_demand = np.maximum((expected * on_sale).sum(axis=0) / np.maximum(on_sale.sum(axis=0), 1), 0.05)
     reorder = np.ceil(mean_demand * (lead + 7) * 1.3)
     order_up_to = reorder + np.ceil(mean_demand * 28)
     on_hand = order_up_to.copy()
@@ -41,7 +48,7 @@ def inventory_lines(
             date = cal.date_strings[d]
             lines.extend(
                 f"{date},{tid},{pids[j]},{int(on_hand[j])},{costs[d, j]:.2f},{int(lead[j])}"
-                for j in range(catalog.n)
+                for j in np.flatnonzero(launch < d + 7).tolist()
             )
         # Sales the shelf could not cover are treated as back-orders filled from the next delivery.
         on_hand = np.maximum(on_hand - net_sales[d], 0)
