@@ -61,7 +61,7 @@ _XLSX_GOOD = xlsx_bytes({"Sheet1": [
     ["shop", "X1", datetime(2025, 3, 1, 7, 45), 13085.0, 85123, "Widget", "misc", 2, 2.55, None, "card", "GBP"],
     ["shop", "X2", "2025-03-02", "C9", "P2", "Widget", "misc", 1.5, 3, None, "card", "GBP"],
     ["shop", "X3", "31/31/2025", "C9", "P2", "Widget", "misc", 1, 3, None, "card", "GBP"],
-]})
+]}, stored_as={"13085": "13085.0"})
 
 CASES: dict[str, Case] = {
     # -- file shape ----------------------------------------------------------------------------------

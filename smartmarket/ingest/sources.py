@@ -63,10 +63,8 @@ def units(path: Path, mapping: Mapping) -> list[Unit]:
         return [Unit(path, names[0])]
     if mapping.sheets == (ALL_SHEETS,):
         return [Unit(path, n) for n in names]
-    # A sheet the mapping names but the workbook lacks is its own rejected unit: the others still load.
-    return [Unit(path, n) if n in names else
-            Unit(path, n, f"sheet {n!r} is not in the workbook (sheets: {', '.join(names)})")
-            for n in mapping.sheets]
+    # A sheet the mapping names but the workbook lacks is its own unit, rejected when opened: the others load.
+    return [Unit(path, n) for n in mapping.sheets]
 
 
 @dataclass
