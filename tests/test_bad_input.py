@@ -296,6 +296,7 @@ def test_a_bad_file_does_not_stop_the_good_ones(data_dir: Path) -> None:
     write_landing(data_dir, "transactions", "b_corrupt.parquet", b"PAR1 not really")
     write_landing(data_dir, "transactions", "c_corrupt.xlsx", b"PK\x03\x04 not really")
     write_landing(data_dir, "transactions", "d_good.csv", body(*GOOD))
+    write_landing(data_dir, "transactions", "~$d_good.xlsx", b"Excel's lock file while a workbook is open")
     settings = load_settings()
     result = ingest_kind(settings, "transactions", now=NOW)
     assert [f.status for f in result.files] == ["rejected", "rejected", "rejected", "loaded"]

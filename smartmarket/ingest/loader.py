@@ -300,6 +300,8 @@ def _load(warehouse: Warehouse, con: object, contract: Contract, unit: Unit, sou
                 _insert_quarantine(warehouse, con, contract, quarantine, source, sha, limits.now, result)
     except FileRejected:
         # The rows read before the damage are kept (and counted); the message says where reading stopped.
+        if result.rows_read:
+            notes.append(f"the {result.rows_read:,} row(s) read before the damage are accounted for")
         result.message = "; ".join(notes)
         raise
     if result.rows_read == 0:
