@@ -36,9 +36,14 @@ def quarantined(settings: Settings, kind: str = "transactions") -> pd.DataFrame:
         f"select * from quarantine.{kind} order by _source_file, _row_number")
 
 
-def xlsx_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
-    """An Excel workbook with one sheet per entry (rows of cell values: str, int, float, datetime, None)."""
+def xlsx_bytes(sheets: dict[str, list[list[object]]], stored_as: dict[str, str] | None = None) -> bytes:
+    """An Excel workbook with one sheet per entry (rows of cell values: str, int, float, datetime, None).
+
+    `stored_as` rewrites numbers in the sheet XML, e.g. {"13085": "13085.0"}: openpyxl writes a whole float
+    as "13085", while other exporters store "13085.0", which reads back as a float.
+    """
     import io
+    import zipfile
 
     import openpyxl
 
@@ -50,7 +55,17 @@ def xlsx_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
             sheet.append(row)
     buf = io.BytesIO()
     book.save(buf)
-    return buf.getvalue()
+    if not stored_as:
+        return buf.getvalue()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.startswith("xl/worksheets/"):
+                for number, stored in stored_as.items():
+                    data = data.replace(f"<v>{number}</v>".encode(), f"<v>{stored}</v>".encode())
+            dst.writestr(item, data)
+    return out.getvalue()
 
 
 def parquet_bytes(columns: dict[str, list[object]]) -> bytes:

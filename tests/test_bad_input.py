@@ -61,7 +61,7 @@ _XLSX_GOOD = xlsx_bytes({"Sheet1": [
     ["shop", "X1", datetime(2025, 3, 1, 7, 45), 13085.0, 85123, "Widget", "misc", 2, 2.55, None, "card", "GBP"],
     ["shop", "X2", "2025-03-02", "C9", "P2", "Widget", "misc", 1.5, 3, None, "card", "GBP"],
     ["shop", "X3", "31/31/2025", "C9", "P2", "Widget", "misc", 1, 3, None, "card", "GBP"],
-]})
+]}, stored_as={"13085": "13085.0"})
 
 CASES: dict[str, Case] = {
     # -- file shape ----------------------------------------------------------------------------------
@@ -296,6 +296,7 @@ def test_a_bad_file_does_not_stop_the_good_ones(data_dir: Path) -> None:
     write_landing(data_dir, "transactions", "b_corrupt.parquet", b"PAR1 not really")
     write_landing(data_dir, "transactions", "c_corrupt.xlsx", b"PK\x03\x04 not really")
     write_landing(data_dir, "transactions", "d_good.csv", body(*GOOD))
+    write_landing(data_dir, "transactions", "~$d_good.xlsx", b"Excel's lock file while a workbook is open")
     settings = load_settings()
     result = ingest_kind(settings, "transactions", now=NOW)
     assert [f.status for f in result.files] == ["rejected", "rejected", "rejected", "loaded"]

@@ -148,14 +148,15 @@ def test_mapping_file_errors_name_the_field_to_fix(tmp_path: Path) -> None:
         load_mappings([bad])
 
 
-@pytest.mark.parametrize("action", ["skip", "quarantine"])
-def test_cancellation_rule_skips_or_quarantines_with_the_rule_named(data_dir: Path, action: str) -> None:
+@pytest.mark.parametrize("action", [None, "skip", "quarantine"])
+def test_cancellation_rule_skips_or_quarantines_with_the_rule_named(data_dir: Path, action: str | None) -> None:
     mdir = data_dir / "mappings"
     mdir.mkdir()
+    chosen = f", action: {action}" if action else ""  # skip unless said otherwise
     (mdir / "pos.yml").write_text(
         "kind: transactions\nfiles: ['pos_*.csv']\ndefaults: {tenant_id: pos}\n"
         "rows:\n  returns: {column: Type, values: [REFUND]}\n"
-        f"  cancellations: {{column: Type, values: [VOID], action: {action}}}\n")
+        f"  cancellations: {{column: Type, values: [VOID]{chosen}}}\n")
     body = [
         ",".join([*TRANSACTIONS.names[1:], "Type"]),
         "I1,2025-03-01,C1,P1,,,2,5,10,card,USD,SALE",
@@ -171,7 +172,7 @@ def test_cancellation_rule_skips_or_quarantines_with_the_rule_named(data_dir: Pa
     assert loaded(settings)["amount"].tolist() == [10.0, -10.0]
     assert f.balanced
     rule = "rows.cancellations: Type in [VOID]"
-    if action == "skip":
+    if action in (None, "skip"):
         # A mapping's deliberate exclusion is counted, not quarantined (it is not bad data).
         assert (f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_skipped) == (3, 2, 0, 1)
         assert f.skipped == {rule: 1}

@@ -96,7 +96,8 @@ def _retail_cells(row: list[str]) -> list[object]:
 def test_online_retail_ii_workbook_reads_both_yearly_sheets(data_dir: Path) -> None:
     first, second = RETAIL_ROWS[:4], RETAIL_ROWS[3:]  # row 4 is in both sheets, as December 2010 is
     book = xlsx_bytes({"Year 2009-2010": [RETAIL_HEADER, *map(_retail_cells, first)],
-                       "Year 2010-2011": [RETAIL_HEADER, *map(_retail_cells, second)]})
+                       "Year 2010-2011": [RETAIL_HEADER, *map(_retail_cells, second)]},
+                      stored_as={"13085": "13085.0", "16321": "16321.0"})
     write_landing(data_dir, "transactions", "online_retail_II.xlsx", book)
     settings = load_settings()
 
@@ -375,3 +376,19 @@ def test_a_workbook_with_date_cells_and_text_dates_in_the_mapping_format(data_di
     assert rows["transaction_ts"].tolist() == [pd.Timestamp("2025-03-04 09:30"), pd.Timestamp("2025-03-05")]
     assert rows["unit_price"].tolist() == [2.5, 2.5]  # the mapping's decimal comma does not apply to cells
     assert quarantined(settings)["_reason"].tolist() == ["unit_price '2,5' is not a number"]
+
+
+def test_cancellations_by_invoice_prefix(data_dir: Path) -> None:
+    # Some tills mark a cancelled invoice by its number only and keep the quantity positive.
+    _user_mapping(data_dir, "pos.yml",
+                  "kind: transactions\nfiles: 'pos_*.csv'\ndefaults: {tenant_id: pos}\n"
+                  "rows:\n  cancellations: {column: invoice_id, prefix: [C, X-], action: return}\n")
+    write_landing(data_dir, "transactions", "pos_1.csv",
+                  "invoice_id,transaction_ts,product_id,quantity,unit_price\n"
+                  "1001,2025-03-01,P1,2,5\nC1001,2025-03-01,P1,2,5\nx-1002,2025-03-01,P1,1,5\nAC1,2025-03-01,P1,1,5\n")
+    settings = load_settings()
+    f = ingest_kind(settings, "transactions", now=NOW).files[0]
+    assert _counts(f) == (4, 4, 0, 0, 0)
+    rows = loaded(settings)
+    assert rows[["invoice_id", "quantity", "amount"]].values.tolist() == [
+        ["1001", 2, 10.0], ["C1001", -2, -10.0], ["x-1002", -1, -5.0], ["AC1", 1, 5.0]]

@@ -36,9 +36,9 @@ QUARANTINE_COLUMNS: list[tuple[str, str]] = [
     ("_raw_record", STRING),
     ("_ingested_at", TIMESTAMP),
 ]
-# The same bad row in an identical file dropped under another name is a duplicate. The raw record is
-# part of the key because the records melted from one wide row share its row number.
-QUARANTINE_KEY = ["_file_sha256", "_row_number", "_raw_record"]
+# The same bad row in an identical file dropped under another name is a duplicate. (Records melted from
+# one wide row share its row number: they are always in the same chunk, so they go in, or not, together.)
+QUARANTINE_KEY = ["_file_sha256", "_row_number"]
 LOG_TABLE = "raw._ingestion_log"
 LOG_COLUMNS: list[tuple[str, str]] = [
     ("kind", STRING), ("source_file", STRING), ("file_sha256", STRING), ("mapping", STRING),
@@ -300,6 +300,8 @@ def _load(warehouse: Warehouse, con: object, contract: Contract, unit: Unit, sou
                 _insert_quarantine(warehouse, con, contract, quarantine, source, sha, limits.now, result)
     except FileRejected:
         # The rows read before the damage are kept (and counted); the message says where reading stopped.
+        if result.rows_read:
+            notes.append(f"the {result.rows_read:,} row(s) read before the damage are accounted for")
         result.message = "; ".join(notes)
         raise
     if result.rows_read == 0:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from smartmarket.ingest.mapping import ALL_SHEETS, Mapping
-from smartmarket.ingest.reader import FileRejected, RawRecord, arrow_batches, open_records
+from smartmarket.ingest.reader import FileHeader, FileRejected, RawRecord, arrow_batches, open_records
 
 CHUNK_ROWS = 250_000
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -63,21 +63,21 @@ def units(path: Path, mapping: Mapping) -> list[Unit]:
         return [Unit(path, names[0])]
     if mapping.sheets == (ALL_SHEETS,):
         return [Unit(path, n) for n in names]
-    # A sheet the mapping names but the workbook lacks is its own rejected unit: the others still load.
-    return [Unit(path, n) if n in names else
-            Unit(path, n, f"sheet {n!r} is not in the workbook (sheets: {', '.join(names)})")
-            for n in mapping.sheets]
+    # A sheet the mapping names but the workbook lacks is its own unit, rejected when opened: the others load.
+    return [Unit(path, n) for n in mapping.sheets]
 
 
 @dataclass
 class OpenSource:
+    """An opened unit: its header, and its rows as chunks once the caller knows how the header maps."""
+
     columns: list[str]
     notes: list[str] = field(default_factory=list)
     typed: bool = False  # cells came typed (Excel, Parquet): numbers use '.', dates are ISO text
     clean_utf8: bool = True
     _records: Iterator[RawRecord] | None = None
     _frames: Iterator[pd.DataFrame] | None = None
-    _csv: tuple[Path, object] | None = None  # (path, header) for the Arrow fast path
+    _csv: tuple[Path, FileHeader] | None = None  # (path, header) for the Arrow fast path
 
     def chunks(self, file_reason: str | None, fast: bool) -> Iterator[Chunk]:
         """Chunks of the unit's rows; with `file_reason`, every row is rejected with it.
