@@ -4,6 +4,7 @@ Three tenants whose data end on different days:
   early -- sales end 2024-03-10 (a shop whose uploads stopped); a stock count after that day exists
   late  -- sales end 2024-03-31
   stock -- inventory only (no sales feed yet), last snapshot 2024-03-20
+  depot -- inventory only, one snapshot on 2024-01-15
 With one global as-of (the latest sale over all tenants, 2024-03-31) `early` looked three weeks inactive;
 each tenant must now be seen from its own last day, unless the `as_of_date` var pins it.
 """
@@ -24,7 +25,7 @@ from smartmarket.warehouse import Warehouse
 from tests.dbt_support import load_raw, make_settings, require_postgres, throwaway_postgres_database
 
 D = Decimal
-EARLY, LATE, STOCK = date(2024, 3, 10), date(2024, 3, 31), date(2024, 3, 20)
+EARLY, LATE, STOCK, DEPOT = date(2024, 3, 10), date(2024, 3, 31), date(2024, 3, 20), date(2024, 1, 15)
 
 # invoice, day, tenant, customer, product, quantity, unit price
 LINES = [
@@ -46,6 +47,7 @@ SNAPSHOTS = [
     ("2024-03-29", "late", "LP1", 9, 12.50, 7),
     ("2024-02-01", "stock", "SP1", 3, 100.00, 10),
     ("2024-03-20", "stock", "SP1", 7, 100.00, 10),
+    ("2024-01-15", "depot", "DP1", 2, 50.00, 3),
 ]
 
 
@@ -116,7 +118,7 @@ def test_dim_tenants_has_each_tenants_own_as_of(engine):
     stock = _by_tenant(engine["default"], "select tenant_id, as_of_date, as_of_source "
                                           "from intermediate.int_inventory_as_of")
     assert stock == {"early": (EARLY, "last_transaction"), "late": (LATE, "last_transaction"),
-                     "stock": (STOCK, "last_snapshot")}
+                     "stock": (STOCK, "last_snapshot"), "depot": (DEPOT, "last_snapshot")}
 
 
 def test_recency_and_churn_window_use_the_tenants_own_as_of(engine):
@@ -161,7 +163,7 @@ def test_daily_spines_end_on_the_tenants_own_as_of(engine):
         ("late", date(2023, 12, 1), LATE, 122, D("90.00"), D("50.00")),
         # stock-only: from its first visible purchase (3 -> 7 at 100.00 on 03-20) to its last snapshot
         ("stock", STOCK, STOCK, 1, D("0.00"), D("400.00")),
-    ]
+    ], "depot (one count, no rise, no sales) has no visible cash flow"
 
 
 def test_sales_windows_use_the_tenants_own_as_of(engine):
@@ -184,6 +186,7 @@ def test_inventory_position_per_tenant_including_a_stock_only_tenant(engine):
     rows = _rows(engine["default"], "select tenant_id, product_id, as_of_date, snapshot_date, on_hand, stock_value, "
                                     "avg_daily_sales_30d, days_of_cover from marts.inventory_position order by 1, 2")
     assert rows == [
+        ("depot", "DP1", DEPOT, DEPOT, 2, D("100.00"), None, None),
         # the 03-08 count, not the 03-15 one after early's as-of; cover 8 x 30 / 2 = 120 days
         ("early", "EP1", EARLY, date(2024, 3, 8), 8, D("32.00"), D("0.0667"), D("120.0")),
         # 9 x 12.50; cover 9 x 30 / 3 = 90 days
@@ -202,7 +205,7 @@ def test_var_pins_every_tenant(engine):
         ("late", day, "var", LATE, 1, 3),
     ]
     assert _by_tenant(pinned, "select tenant_id, as_of_date, as_of_source from intermediate.int_inventory_as_of") == {
-        "early": (day, "var"), "late": (day, "var"), "stock": (day, "var")}
+        "early": (day, "var"), "late": (day, "var"), "stock": (day, "var"), "depot": (day, "var")}
     # e1 02-20 -> 14 days; e2 03-04 -> 1; l1 2023-12-01 -> 30 + 31 + 29 + 5 = 95; l2 has no purchase yet
     assert _rows(pinned, "select tenant_id, customer_id, as_of_date, recency_days from marts.customer_rfm "
                          "order by 1, 2") == [("early", "e1", day, 14), ("early", "e2", day, 1),
@@ -212,8 +215,8 @@ def test_var_pins_every_tenant(engine):
     assert _by_tenant(pinned, "select tenant_id, max(cash_date) from marts.fct_cash_flow_daily group by 1") == {
         "early": (day,), "late": (day,)}, "stock's only visible purchase (03-20) lies after the pinned day"
     assert _rows(pinned, "select tenant_id, as_of_date, snapshot_date, on_hand from marts.inventory_position "
-                         "order by 1") == [("early", day, date(2024, 3, 1), 10), ("late", day, date(2024, 3, 1), 5),
-                                           ("stock", day, date(2024, 2, 1), 3)]
+                         "order by 1") == [("depot", day, DEPOT, 2), ("early", day, date(2024, 3, 1), 10),
+                                           ("late", day, date(2024, 3, 1), 5), ("stock", day, date(2024, 2, 1), 3)]
 
 
 def test_var_mapping_pins_only_the_tenants_it_names(engine):
@@ -225,25 +228,22 @@ def test_var_mapping_pins_only_the_tenants_it_names(engine):
         ("late", late_day, "var", 3, 1),  # L-3 on 03-31 is after the pinned 03-26
     ]
     assert _by_tenant(mapped, "select tenant_id, as_of_date, as_of_source from intermediate.int_inventory_as_of") == {
-        "early": (EARLY, "last_transaction"), "late": (late_day, "var"), "stock": (stock_day, "var")}
+        "early": (EARLY, "last_transaction"), "late": (late_day, "var"), "stock": (stock_day, "var"),
+        "depot": (DEPOT, "last_snapshot")}
     # l1 03-25 -> 1 day; l2 03-08 -> 18 days
     assert _rows(mapped, "select tenant_id, customer_id, as_of_date, recency_days from marts.customer_rfm "
                          "order by 1, 2") == [("early", "e1", EARLY, 19), ("early", "e2", EARLY, 0),
                                               ("late", "l1", late_day, 1), ("late", "l2", late_day, 18)]
     assert _rows(mapped, "select tenant_id, as_of_date, snapshot_date from marts.inventory_position order by 1") == [
-        ("early", EARLY, date(2024, 3, 8)), ("late", late_day, date(2024, 3, 1)),
+        ("depot", DEPOT, DEPOT), ("early", EARLY, date(2024, 3, 8)), ("late", late_day, date(2024, 3, 1)),
         ("stock", stock_day, date(2024, 2, 1))]
 
 
-@pytest.mark.parametrize("dbt_vars, named", [
-    ({"as_of_date": "30/06/2024"}, "var as_of_date must be 'YYYY-MM-DD'"),
-    ({"as_of_date": {"late": "2024-3-26"}}, "var as_of_date['late'] must be 'YYYY-MM-DD'"),
-])
-def test_malformed_var_fails_naming_the_value(tmp_path, dbt_vars, named):
+def test_malformed_mapping_date_fails_naming_the_tenant_and_value(tmp_path):
+    # (a malformed single date: tests/test_rfm.py::test_run_dbt_reports_dbt_output_on_failure)
     settings = make_settings(tmp_path)
     load_raw(settings, {})
     with pytest.raises(DbtError) as err:
-        run_dbt(["run", "--select", "int_tenant_as_of"], settings, vars=dbt_vars)
-    assert named in err.value.output
-    bad = dbt_vars["as_of_date"] if isinstance(dbt_vars["as_of_date"], str) else "2024-3-26"
-    assert f"got '{bad}'" in err.value.output
+        run_dbt(["run", "--select", "int_tenant_as_of"], settings, vars={"as_of_date": {"late": "2024-3-26"}})
+    assert "var as_of_date['late'] must be 'YYYY-MM-DD'" in err.value.output
+    assert "got '2024-3-26'" in err.value.output
