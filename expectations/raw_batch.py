@@ -172,13 +172,15 @@ def _outcome(name: str, result: SuiteResult, held: dict[str, str], released: dic
         return CheckOutcome(name, False, "error", summary, result, **more)
     lines = []
     warnings = [f for f in result.failures if f.severity != "critical" and f.tenant_id not in held]
-    accepted = [f for f in critical if f.tenant_id in released]
+    # not blocked, so a batch-wide finding (tenant None) hit every tenant and some were released
+    accepted = [f for f in critical if f.tenant_id in released or f.tenant_id is None]
     held_here = sorted({f.tenant_id for f in critical if f.tenant_id in held})
     if held_here:
         lines.append(f"- held back (see tenants_held): {', '.join(held_here)}; this check passed on the rest")
     for f in accepted:
-        h = released[f.tenant_id]
-        lines.append(f"- [accepted] {f.message} (released by {h.released_by} at {h.released_at:%Y-%m-%d %H:%M})")
+        h = released.get(f.tenant_id)
+        by = f"released by {h.released_by} at {h.released_at:%Y-%m-%d %H:%M}" if h else "released after review"
+        lines.append(f"- [accepted] {f.message} ({by})")
     lines += [f"- [{f.severity}] {f.message}" for f in warnings]
     passed = not warnings and not accepted
     head = f"{result.suite}: {'passed' if passed else 'passed with warnings'} ({result.evaluated_rows:,} rows)"

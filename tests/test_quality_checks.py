@@ -179,6 +179,13 @@ def test_an_unreadable_file_holds_the_whole_batch(data_dir: Path) -> None:
     assert verdict.blocked and set(verdict.held) == {"alpha", "beta"}
     assert "photo.csv rejected whole" in verdict.checks["quarantine_rate"].summary
     assert "nothing in it names a tenant" in verdict.held["alpha"]
+    # released whole after review: the batch flows on, and the finding stays visible as accepted
+    assert {h.tenant_id for h in release(Warehouse(settings), "transactions")} == {"alpha", "beta"}
+    after = evaluate_raw_batch(settings, "transactions", now=NOW)
+    q = after.checks["quarantine_rate"]
+    assert not after.blocked and after.held == {}
+    assert not q.passed and q.severity == "warning" and "[accepted] file photo.csv" in q.summary.replace(
+        "transactions/", "")
 
 
 def test_holds_are_idempotent_and_release_lets_the_tenant_through(data_dir: Path, capsys) -> None:
@@ -223,7 +230,9 @@ def test_price_batches_are_held_whole(data_dir: Path) -> None:
     assert verdict.blocked and list(verdict.held) == ["*"] and "tenants_held" not in verdict.checks
     assert not verdict.checks["gx_suite"].passed and verdict.checks["gx_suite"].severity == "error"
     assert [h.tenant_id for h in release(Warehouse(settings), "metal_prices")] == ["*"]
-    assert not evaluate_raw_batch(settings, "metal_prices", now=NOW).blocked
+    after = evaluate_raw_batch(settings, "metal_prices", now=NOW)
+    assert not after.blocked and after.checks["gx_suite"].severity == "warning"
+    assert "[accepted]" in after.checks["gx_suite"].summary
 
 
 @pytest.mark.postgres
