@@ -30,7 +30,9 @@ uniqueness key includes the tenant or is unique per source row.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -85,7 +87,13 @@ def _prefixed(failures: list[Failure], tenant: str) -> list[Failure]:
     return [replace(f, tenant_id=tenant, message=f"tenant {tenant}: {f.message}") for f in failures]
 
 
-def gx_rule(batch: pd.DataFrame, kind: str, now: dt.datetime | None) -> SuiteResult:
+def _say(progress: Callable[[str], None] | None, message: str) -> None:
+    if progress:
+        progress(message)
+
+
+def gx_rule(batch: pd.DataFrame, kind: str, now: dt.datetime | None,
+            progress: Callable[[str], None] | None = None) -> SuiteResult:
     """The raw GX suite on the batch; when it fails critically, each failure tagged with its tenant."""
     from expectations.runner import RAW_SUITES, validate_frame
     from smartmarket.quality import tenant_of
@@ -93,13 +101,21 @@ def gx_rule(batch: pd.DataFrame, kind: str, now: dt.datetime | None) -> SuiteRes
     suite = RAW_SUITES[kind]
     if batch.empty:
         return SuiteResult(suite, True, 0, 0, 0)
+    started = time.perf_counter()
     whole = validate_frame(batch, suite, now=now)
+    _say(progress, f"{suite}: {len(batch):,} rows validated in {time.perf_counter() - started:.1f} s, "
+                   f"{whole.n_failed} expectation(s) failed")
     if not whole.blocking or not has_tenants(kind):
         return whole
     tenant = tenant_of(batch, kind)
     failures: list[Failure] = []
-    for t in sorted(tenant.unique()):
+    names = sorted(tenant.unique())
+    started = time.perf_counter()
+    for i, t in enumerate(names, 1):
         failures += _prefixed(validate_frame(batch[tenant == t], suite, now=now).failures, t)
+        elapsed = time.perf_counter() - started
+        _say(progress, f"{suite}: attributing the failure per tenant [{i}/{len(names)}] {t}, "
+                       f"{elapsed:.1f} s, about {elapsed / i * (len(names) - i):.0f} s left")
     attributed = {(f.expectation, tuple(f.columns)) for f in failures if f.severity == "critical"}
     for f in whole.failures:
         if f.severity == "critical" and (f.expectation, tuple(f.columns)) not in attributed:
@@ -156,13 +172,15 @@ def _outcome(name: str, result: SuiteResult, held: dict[str, str], released: dic
         return CheckOutcome(name, False, "error", summary, result, **more)
     lines = []
     warnings = [f for f in result.failures if f.severity != "critical" and f.tenant_id not in held]
-    accepted = [f for f in critical if f.tenant_id in released]
+    # not blocked, so a batch-wide finding (tenant None) hit every tenant and some were released
+    accepted = [f for f in critical if f.tenant_id in released or f.tenant_id is None]
     held_here = sorted({f.tenant_id for f in critical if f.tenant_id in held})
     if held_here:
         lines.append(f"- held back (see tenants_held): {', '.join(held_here)}; this check passed on the rest")
     for f in accepted:
-        h = released[f.tenant_id]
-        lines.append(f"- [accepted] {f.message} (released by {h.released_by} at {h.released_at:%Y-%m-%d %H:%M})")
+        h = released.get(f.tenant_id)
+        by = f"released by {h.released_by} at {h.released_at:%Y-%m-%d %H:%M}" if h else "released after review"
+        lines.append(f"- [accepted] {f.message} ({by})")
     lines += [f"- [{f.severity}] {f.message}" for f in warnings]
     passed = not warnings and not accepted
     head = f"{result.suite}: {'passed' if passed else 'passed with warnings'} ({result.evaluated_rows:,} rows)"
@@ -198,8 +216,13 @@ def _held_outcome(kind: str, at: dt.datetime | None, tenants: list[str], held: d
     return CheckOutcome("tenants_held", not held, "error", "\n".join([head, *lines]), result, tables)
 
 
-def evaluate_raw_batch(settings: Settings, kind: str, now: dt.datetime | None = None) -> RawVerdict:
-    """Every raw check on the latest batch of `kind`, the hold decision, recorded in raw._held_batches."""
+def evaluate_raw_batch(settings: Settings, kind: str, now: dt.datetime | None = None,
+                       progress: Callable[[str], None] | None = None) -> RawVerdict:
+    """Every raw check on the latest batch of `kind`, the hold decision, recorded in raw._held_batches.
+
+    `now` (naive UTC) is the validation time of the "not in the future" rules; `progress` gets a line
+    per step for long batches.
+    """
     from expectations.quarantine import quarantine_rule
     from smartmarket.quality import (
         batch_files,
@@ -214,6 +237,7 @@ def evaluate_raw_batch(settings: Settings, kind: str, now: dt.datetime | None = 
     wh = Warehouse(settings)
     ensure_held_table(wh)
     batch, at = latest_batch(wh, kind)
+    _say(progress, f"{kind}: latest batch {at} has {len(batch):,} loaded rows")
     loaded = loaded_rows_per_tenant(wh, kind, at)
     q_query = quarantine_query(kind, at)
     q_result, q_table = quarantine_rule(kind, batch_files(wh, kind, at), loaded, quarantined_rows(settings, kind, at),
@@ -223,7 +247,7 @@ def evaluate_raw_batch(settings: Settings, kind: str, now: dt.datetime | None = 
         "quarantined_rows_query": q_query}}}
     if kind == "transactions":
         rules["product_references"], extra["product_references"] = _references(wh, batch, at)
-    rules["gx_suite"] = gx_rule(batch, kind, now)
+    rules["gx_suite"] = gx_rule(batch, kind, now, progress)
     tenants = sorted(set(tenant_of(batch, kind)) | set(q_table["tenant_id"].astype(str)))
 
     recorded = holds(wh, kind, at) if at is not None else []

@@ -135,7 +135,7 @@ def build_raw_checks(kind: str) -> dg.AssetChecksDefinition:
     def _checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
         from expectations.raw_batch import evaluate_raw_batch
 
-        verdict = evaluate_raw_batch(warehouse.settings(), kind)
+        verdict = evaluate_raw_batch(warehouse.settings(), kind, progress=context.log.info)
         if verdict.held:
             context.log.warning(f"{kind}: held back from staging: " + "; ".join(
                 f"{t}: {why[:300]}" for t, why in sorted(verdict.held.items())))

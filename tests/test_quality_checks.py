@@ -179,6 +179,13 @@ def test_an_unreadable_file_holds_the_whole_batch(data_dir: Path) -> None:
     assert verdict.blocked and set(verdict.held) == {"alpha", "beta"}
     assert "photo.csv rejected whole" in verdict.checks["quarantine_rate"].summary
     assert "nothing in it names a tenant" in verdict.held["alpha"]
+    # released whole after review: the batch flows on, and the finding stays visible as accepted
+    assert {h.tenant_id for h in release(Warehouse(settings), "transactions")} == {"alpha", "beta"}
+    after = evaluate_raw_batch(settings, "transactions", now=NOW)
+    q = after.checks["quarantine_rate"]
+    assert not after.blocked and after.held == {}
+    assert not q.passed and q.severity == "warning" and "[accepted] file photo.csv" in q.summary.replace(
+        "transactions/", "")
 
 
 def test_holds_are_idempotent_and_release_lets_the_tenant_through(data_dir: Path, capsys) -> None:
@@ -223,7 +230,9 @@ def test_price_batches_are_held_whole(data_dir: Path) -> None:
     assert verdict.blocked and list(verdict.held) == ["*"] and "tenants_held" not in verdict.checks
     assert not verdict.checks["gx_suite"].passed and verdict.checks["gx_suite"].severity == "error"
     assert [h.tenant_id for h in release(Warehouse(settings), "metal_prices")] == ["*"]
-    assert not evaluate_raw_batch(settings, "metal_prices", now=NOW).blocked
+    after = evaluate_raw_batch(settings, "metal_prices", now=NOW)
+    assert not after.blocked and after.checks["gx_suite"].severity == "warning"
+    assert "[accepted]" in after.checks["gx_suite"].summary
 
 
 @pytest.mark.postgres
@@ -267,6 +276,31 @@ def test_staging_leaves_out_held_batches(engine: str, tmp_path: Path) -> None:
         require_postgres()
         with throwaway_postgres_database() as name:
             scenario(make_settings(tmp_path / "data", "postgres", name))
+
+
+@pytest.mark.postgres
+def test_holds_and_release_on_postgres(data_dir: Path, monkeypatch) -> None:
+    from tests.dbt_support import require_postgres, throwaway_postgres_database
+
+    require_postgres()
+    with throwaway_postgres_database() as name:
+        monkeypatch.setenv("SMARTMARKET_WAREHOUSE", "postgres")
+        monkeypatch.setenv("SMARTMARKET_PG_DATABASE", name)
+        settings = load_settings()
+        _inventory(data_dir, {"north": ["P1"]})
+        _sales(data_dir, "t.csv", [tx_line(f"N{i}", tenant="north") for i in range(40)]
+               + [tx_line(f"K{i}", tenant="kiosk", product="K9") for i in range(10)]
+               + [tx_line(f"S{i}", tenant="south") for i in range(19)] + [tx_line("SX", tenant="south", quantity="0")])
+        _ingest("inventory", "transactions")
+
+        first = evaluate_raw_batch(settings, "transactions", now=NOW)
+        again = evaluate_raw_batch(settings, "transactions", now=NOW)
+
+        assert set(first.held) == set(again.held) == {"south"} and not first.blocked
+        assert first.checks["product_references"].lists["not_applicable_tenants"] == ["kiosk", "south"]
+        assert Warehouse(settings).row_count(HELD_TABLE) == 1
+        assert [h.tenant_id for h in release(Warehouse(settings), "transactions")] == ["south"]
+        assert evaluate_raw_batch(settings, "transactions", now=NOW).held == {}
 
 
 # -- in-process Dagster ------------------------------------------------------------------------------------
@@ -355,13 +389,17 @@ def test_failing_raw_check_blocks_downstream_in_the_same_run(data_dir: Path) -> 
     failures = result.get_step_failure_events()
     assert [e.step_key for e in failures] == ["raw_transactions_quality"]
     assert failures[0].event_specific_data.error.cls_name == "DagsterAssetCheckFailedError"
-    # ...so the dbt steps downstream were never started (skipped), rather than run and failed
+    # ...so the steps that build on the sales were never started (skipped), rather than run and failed
     started = {e.step_key for e in result.all_events if e.is_step_start}
-    dbt_steps = {name for name in result.job_def.graph.node_names() if "dbt" in name}
-    assert dbt_steps and not dbt_steps & started, (dbt_steps, started)
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "raw/transactions" in materialized  # the good rows are loaded...
-    assert not any(k.startswith(("staging/", "marts/")) for k in materialized)  # ...but nothing builds on them
+    layer = result.job_def.asset_layer
+    sales_steps = {str(layer.get_op_output_handle(dg.AssetKey(key)).node_handle)
+                   for key in (["staging", "stg_raw__transactions"], ["marts", "fct_daily_product_sales"])}
+    assert sales_steps and not sales_steps & started, (sales_steps, started)
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["raw", "transactions"]) in materialized  # the good rows are loaded...
+    downstream = dg.AssetSelection.assets(["raw", "transactions"]).downstream(include_self=False).resolve(
+        defs.resolve_asset_graph())
+    assert downstream and not downstream & materialized  # ...but nothing builds on them
     failed_meta = evaluations[("raw/transactions", "quarantine_rate")].metadata
     assert "quarantine.transactions" in failed_meta["quarantined_rows_query"].value
 
