@@ -386,12 +386,14 @@ def _prophet_fails_on(monkeypatch, predicate):
 def test_a_model_failing_in_the_backtest_is_dropped_for_that_series_only(monkeypatch, sales):
     data = sales[sales["product_id"].isin(["seasonal", "noise"])]
     seasonal_days = int((data["product_id"] == "seasonal").sum())
-    # Prophet fails on every backtest window of "seasonal" (same series: its first value is its own marker)
+    # Prophet fails on the latest backtest window of "seasonal" only (its first value marks the series):
+    # the window where it worked must not count either.
     first_value = float(data[data["product_id"] == "seasonal"]["quantity_sold"].iloc[0])
-    _prophet_fails_on(monkeypatch, lambda h: len(h) < seasonal_days and float(h.iloc[0]) == first_value)
+    _prophet_fails_on(monkeypatch, lambda h: len(h) == seasonal_days - 28 and float(h.iloc[0]) == first_value)
     run = train_demand_forecaster(data, n_windows=2)
     bt = run.backtest
     assert "prophet" not in set(bt[bt["product_id"] == "seasonal"]["model"])
+    assert set(bt[bt["product_id"] == "seasonal"]["window"]) == {1, 2}
     assert "prophet" in set(bt[bt["product_id"] == "noise"]["model"])
     sel = run.selection.set_index("product_id")
     assert sel.loc["seasonal", "model"] in {"seasonal_naive", "moving_average"}
@@ -399,6 +401,7 @@ def test_a_model_failing_in_the_backtest_is_dropped_for_that_series_only(monkeyp
     assert sel.loc["seasonal", "selection_basis"] == "backtest"
     fails = run.failures
     assert set(fails["product_id"]) == {"seasonal"} and set(fails["stage"]) == {"backtest"}
+    assert fails["outcome"].iloc[0] == f"forecast by {sel.loc['seasonal', 'model']}"
     assert "simulated CmdStan failure" in fails["error"].iloc[0]
     assert (run.forecasts.groupby("product_id").size() == 30).all()
 
