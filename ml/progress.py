@@ -8,6 +8,7 @@ series' fits) the gap between two messages stays within ``every_seconds`` plus o
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -43,8 +44,8 @@ class Progress:
         elapsed = max(self.clock() - self.started, 1e-9)
         rate = self.done / elapsed
         share = self.done / self.total if self.total else 1.0
-        left = (self.total - self.done) / rate if rate > 0 else float("nan")
-        eta = "unknown" if left != left else _duration(left)  # NaN check without math import
+        left = (self.total - self.done) / rate if rate > 0 else math.nan
+        eta = "unknown" if math.isnan(left) else _duration(left)
         return (f"{self.what}: {self.done:,}/{self.total:,} {self.unit} ({share:.0%}), {rate:.1f} {self.unit}/s, "
                 f"{_duration(elapsed)} elapsed, ~{eta} left")
 

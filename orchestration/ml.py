@@ -13,7 +13,7 @@ report the version they loaded. They write the warehouse, so they share the sing
 
 Skips: a model whose input is empty or too small (a grocer has no metal prices, a new shop two weeks of sales)
 raises ``ml.errors.InsufficientDataError``. The asset then ends successfully WITHOUT a materialization
-(``output_required=False``): it logs the reason as a warning and records an ``AssetObservation`` with
+(``skippable_asset``): it logs the reason as a warning and records an ``AssetObservation`` with
 ``skipped = true`` and ``skipped_reason`` (shown on the asset's page in the UI). Its checks are not evaluated
 (Dagster shows them as skipped, never as failed) and the assets downstream of it are skipped by Dagster in the
 same run, so a jeweller-only or sales-only landing zone runs green.
@@ -176,7 +176,7 @@ def asset_not_selected(context: dg.AssetExecutionContext, key: dg.AssetKey) -> b
 
 
 def skipped(context: dg.AssetExecutionContext, key: dg.AssetKey, reason: str) -> Iterator[dg.AssetObservation]:
-    """End an ``output_required=False`` asset without materializing it, saying why (log + observation)."""
+    """End a ``skippable_asset`` without materializing it, saying why (log + observation)."""
     context.log.warning(f"{key.to_user_string()} skipped (not materialized): {reason}")
     yield dg.AssetObservation(asset_key=key, metadata={
         "skipped": dg.MetadataValue.bool(True),

@@ -101,7 +101,8 @@ def rolling_origin_backtest(
 ) -> pd.DataFrame:
     """Backtest every series in ``data`` (the sales mart, or series from ``series_from_sales``).
 
-    Returns one row per (tenant_id, product_id, model, window) with BACKTEST_COLUMNS.
+    Returns one row per (tenant_id, product_id, model, window) with BACKTEST_COLUMNS; a model that failed on
+    a series has no rows for it (``train_demand_forecaster`` reports those failures).
     """
     if min_train_days < 14:
         raise ValueError("min_train_days must be >= 14 (seasonal naive needs two weeks to have errors)")

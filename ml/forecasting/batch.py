@@ -25,7 +25,7 @@ import pandas as pd
 from ml.forecasting._parallel import map_series
 from ml.forecasting.backtest import BACKTEST_COLUMNS, DEFAULT_MIN_TRAIN_DAYS, _backtest_one
 from ml.forecasting.data import AsOf, SeriesKey, resolve_as_of, resolve_tenant_as_of, series_from_sales
-from ml.forecasting.models import ALL_MODELS, BAND_COLUMNS, FALLBACK, forecast_with_fallback
+from ml.forecasting.models import ALL_MODELS, BACKTEST, BAND_COLUMNS, FALLBACK, forecast_with_fallback
 from ml.forecasting.selection import MIN_HISTORY_DAYS, SELECTION_COLUMNS, select_models
 from ml.progress import Log, Progress
 
@@ -139,10 +139,12 @@ def forecast_selected(
     """Fit each selected model on its full series and forecast.
 
     Returns (selection, forecasts, states per series, failures): ``selection`` is the input's rows for the
-    series that got a forecast, updated where a fallback model took over.
+    series that got a forecast, updated where a fallback model took over. Rows without ``selection_basis``
+    (a caller's own choices) are taken as backtested choices.
     """
     items = []
     for row in selection.to_dict("records"):
+        row.setdefault("selection_basis", BACKTEST)
         key = (row["tenant_id"], row["product_id"])
         if key not in series:
             raise KeyError(f"selection names series {key} that is not in the data")

@@ -175,5 +175,5 @@ def forecast_state_with_fallback(state: dict[str, Any], horizon: int) -> SeriesF
             index=pd.date_range(end=pd.Timestamp(state["last_date"]), periods=len(history), freq="D"),
         )
         note = f"stored {model} model failed ({_error_text(exc)}): moving_average on its stored history instead"
-        return _fallback_forecast(model, series, horizon, note, _error_text(exc), int(state.get("window",
-                                                                                                 DEFAULT_MA_WINDOW)))
+        window = int(state.get("window", DEFAULT_MA_WINDOW))
+        return _fallback_forecast(model, series, horizon, note, _error_text(exc), window)

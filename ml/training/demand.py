@@ -331,7 +331,9 @@ def train_demand(
         naive_frames.append(holdout.frame_for(k, SEASONAL_NAIVE, stage="baseline"))
         progress.advance()
     progress.finish()
-    naive = pd.concat([f for f in naive_frames if len(f)], ignore_index=True)
+    naive_frames = [f for f in naive_frames if len(f)]
+    naive = (pd.concat(naive_frames, ignore_index=True) if naive_frames
+             else cand.iloc[:0].assign(model=pd.Series(dtype=str)))
     baseline_fallbacks = int((naive.drop_duplicates(["tenant_id", "product_id"])["model"] != SEASONAL_NAIVE).sum())
     score, naive_score = pooled_wape(cand), pooled_wape(naive)
     metrics = {
