@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml.errors import InsufficientDataError
 from smartmarket.contracts import DIAMOND_CLARITIES, DIAMOND_COLORS, DIAMOND_CUTS
 
 GRADES: dict[str, tuple[str, ...]] = {
@@ -57,7 +58,8 @@ def validate_diamond_input(df: pd.DataFrame, *, require_price: bool = False) -> 
     if missing:
         raise ValueError(f"missing required column(s): {', '.join(missing)}; diamond input needs {', '.join(needed)}")
     if df.empty:
-        raise ValueError("diamond input has no rows")
+        raise InsufficientDataError("diamond price regressor: the diamond input has no rows (no diamond prices "
+                                    "ingested)")
     out = df.copy()
     for col in ("carat", *(["price"] if require_price else [])):
         num = pd.to_numeric(out[col], errors="coerce")
@@ -174,8 +176,9 @@ class DiamondPriceModel:
         rng = np.random.default_rng(self.random_state)
         order = rng.permutation(len(feats))
         n_cal = round(self.calibration_fraction * len(feats))
-        if n_cal < 20 or len(feats) - n_cal < 50:
-            raise ValueError(f"need at least ~70 priced diamonds to fit and calibrate, got {len(feats)}")
+        if n_cal < MIN_CALIBRATION_ROWS or len(feats) - n_cal < MIN_FIT_ROWS:
+            raise InsufficientDataError(
+                f"diamond price regressor: need at least ~70 priced diamonds to fit and calibrate, got {len(feats)}")
         cal_idx, fit_idx = order[:n_cal], order[n_cal:]
 
         monotone = {"carat": 1, "cut_ord": 1, "color_ord": 1, "clarity_ord": 1}
@@ -274,6 +277,21 @@ class DiamondResult:
         return self.metrics["test_mape"]
 
 
+MIN_CALIBRATION_ROWS = 20
+MIN_FIT_ROWS = 50
+
+
+def min_diamonds(test_fraction: float = 0.2, calibration_fraction: float = 0.25) -> int:
+    """Smallest data set ``fit_and_evaluate_diamond`` can split into test, calibration and fit rows."""
+    n = 1
+    while True:
+        train = n - round(test_fraction * n)
+        n_cal = round(calibration_fraction * train)
+        if n_cal >= MIN_CALIBRATION_ROWS and train - n_cal >= MIN_FIT_ROWS:
+            return n
+        n += 1
+
+
 def holdout_mape(model: Any, test: pd.DataFrame) -> float:
     """MAPE of any diamond model (e.g. the loaded champion) on held-out rows with a `price` column."""
     pred = model.predict(test.drop(columns=["price"]))
@@ -291,6 +309,12 @@ def fit_and_evaluate_diamond(
 ) -> DiamondResult:
     """Hold out test rows, fit (with its own calibration split) on the rest, evaluate on the test rows."""
     data = validate_diamond_input(df, require_price=True).reset_index(drop=True)
+    needed = min_diamonds(test_fraction, calibration_fraction)
+    if len(data) < needed:
+        raise InsufficientDataError(
+            f"diamond price regressor: {len(data)} priced diamonds; need at least {needed} ({test_fraction:.0%} "
+            f"held out for the gate, then {calibration_fraction:.0%} of the rest for the conformal calibration "
+            f"(>= {MIN_CALIBRATION_ROWS}) and >= {MIN_FIT_ROWS} to fit)")
     rng = np.random.default_rng(random_state + 1)
     order = rng.permutation(len(data))
     n_test = round(test_fraction * len(data))

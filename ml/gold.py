@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml.errors import InsufficientDataError
+
 RANDOM_WALK = "random_walk"
 RANDOM_WALK_DRIFT = "random_walk_drift"
 AR = "ar"
@@ -43,6 +45,8 @@ GOLD_MODELS = (RANDOM_WALK, RANDOM_WALK_DRIFT, AR, PROPHET)
 # Prophet is opt-in: ~25 s per backtest on 3 purities and, on daily gold, far worse than a random walk.
 DEFAULT_GOLD_MODELS = (RANDOM_WALK, RANDOM_WALK_DRIFT, AR)
 MAX_AR_ORDER = 5
+MIN_PRICES = 3  # calendar days with a price: two daily changes, the least any model can be fitted on
+MIN_TRAIN_DAYS = 90  # a backtest origin needs this much history before it
 # stdlib NormalDist rather than scipy.stats: keeps `import ml.gold` fast for the Dagster code location.
 Z80, Z95 = NormalDist().inv_cdf(0.9), NormalDist().inv_cdf(0.975)
 FORECAST_COLUMNS = [
@@ -151,7 +155,7 @@ def _fit_log_model(model: str, log_prices: pd.Series, lookback_days: int) -> dic
         "last_log": float(y.iloc[-1]),
     }
     if len(d) < 2:
-        raise ValueError("need at least three prices to fit a gold model")
+        raise InsufficientDataError(f"need at least {MIN_PRICES} prices to fit a gold model, got {len(y)}")
     if model == RANDOM_WALK:
         params["sigma"] = float(np.sqrt(np.mean(d**2)))
     elif model == RANDOM_WALK_DRIFT:
@@ -161,7 +165,7 @@ def _fit_log_model(model: str, log_prices: pd.Series, lookback_days: int) -> dic
     elif model == PROPHET:
         from prophet import Prophet
 
-        from ml.forecasting.prophet_model import _silence_prophet_logging, prophet_to_json
+        from ml.forecasting.prophet_model import _silence_prophet_logging, fit_quietly, prophet_to_json
 
         _silence_prophet_logging()
         m = Prophet(
@@ -170,7 +174,7 @@ def _fit_log_model(model: str, log_prices: pd.Series, lookback_days: int) -> dic
             daily_seasonality=False,
             uncertainty_samples=500,
         )
-        m.fit(pd.DataFrame({"ds": y.index, "y": y.to_numpy()}))
+        fit_quietly(m, pd.DataFrame({"ds": y.index, "y": y.to_numpy()}))
         params["prophet_json"] = prophet_to_json(m)
     else:
         raise ValueError(f"unknown gold model {model!r}; expected one of {GOLD_MODELS}")
@@ -243,6 +247,7 @@ class GoldForecastResult:
     forecast: pd.DataFrame  # chosen model, per purity, horizons 1..max_horizon
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per purity, for the pyfunc
     max_horizon: int = 30
+    skipped: dict[str, str] = field(default_factory=dict)  # purity -> why it has no forecaster
 
 
 def backtest_gold(
@@ -252,9 +257,13 @@ def backtest_gold(
     n_origins: int = 12,
     origin_step_days: int = 30,
     lookback_days: int = 730,
-    min_train_days: int = 90,
+    min_train_days: int = MIN_TRAIN_DAYS,
 ) -> pd.DataFrame:
-    """Raw backtest rows: purity, model, origin, horizon, actual, yhat, bounds."""
+    """Raw backtest rows: purity, model, origin, horizon, actual, yhat, bounds.
+
+    Purities too short for one origin (``min_train_days`` + ``max_horizon`` days) have no rows; when no
+    purity has one, InsufficientDataError says how many days each has.
+    """
     rows = []
     for purity, prices in series.items():
         log_p = np.log(prices)
@@ -284,7 +293,11 @@ def backtest_gold(
                     )
                 )
     if not rows:
-        raise ValueError("no backtest origin fits: the price history is too short")
+        have = ", ".join(f"{p}: {len(s)} days" for p, s in series.items())
+        raise InsufficientDataError(
+            f"gold price forecaster: no backtest origin fits: each purity needs at least "
+            f"{min_train_days + max_horizon} calendar days of prices ({min_train_days} to train + {max_horizon} to "
+            f"score), this data has {have or 'none'}")
     return pd.concat(rows, ignore_index=True)
 
 
@@ -323,9 +336,15 @@ def forecast_gold_prices(
     """Backtest the candidates on ``fct_metal_prices_daily``, choose one, forecast every purity."""
     if RANDOM_WALK not in models:
         raise ValueError("the random walk benchmark must be among the models")
-    series = gold_series(prices)
+    all_series = gold_series(prices)
+    if not all_series:
+        raise InsufficientDataError("gold price forecaster: no gold prices (metal = gold, price > 0) in the data")
+    # A purity with too few prices gets no forecaster (and says so); it must not stop the others.
+    series = {p: s for p, s in all_series.items() if len(s) >= MIN_PRICES}
+    skipped = {p: f"only {len(s)} day(s) of prices (at least {MIN_PRICES} needed)" for p, s in all_series.items()
+               if p not in series}
     if not series:
-        raise ValueError("no gold prices in the frame")
+        raise InsufficientDataError(f"gold price forecaster: too few prices for every purity: {skipped}")
     raw = backtest_gold(series, models, max_horizon, n_origins, origin_step_days, lookback_days)
     comparison = summarise_backtest(raw)
     summary = (
@@ -362,7 +381,11 @@ def forecast_gold_prices(
     forecast = pd.concat(
         [forecast_from_params(prm, max_horizon, p) for p, prm in params.items()], ignore_index=True
     )
-    return GoldForecastResult(chosen, reason, comparison, summary, forecast, params, max_horizon)
+    no_origin = sorted(set(series) - set(raw["purity"]))
+    if no_origin:
+        reason += (f"; purities {', '.join(no_origin)} are too short to backtest and use the chosen model "
+                   "without a backtest of their own")
+    return GoldForecastResult(chosen, reason, comparison, summary, forecast, params, max_horizon, skipped)
 
 
 # ---------------------------------------------------------------------------------------------------------

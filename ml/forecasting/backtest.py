@@ -5,6 +5,10 @@ For a series ending on day T, window w (1 = oldest, n_windows = most recent) tra
 training part is shorter than ``min_train_days`` are skipped (they never appear in the table), so short series
 simply have fewer rows. MASE is scaled by the seasonal-naive (period 7) in-sample errors of each window's
 training data.
+
+A model that fails on any window of a series (a Prophet fit that does not converge) is dropped for that
+series, all windows: choosing it on the windows where it happened to work would be choosing on partial
+evidence. The failure is returned as data (``BACKTEST_ERROR_COLUMNS``), never raised.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ BACKTEST_COLUMNS = [
     "width_80",
     "width_95",
 ]
+BACKTEST_ERROR_COLUMNS = ["tenant_id", "product_id", "model", "window", "error"]
 
 
 def _backtest_one(
@@ -43,9 +48,12 @@ def _backtest_one(
     n_windows: int,
     window_days: int,
     min_train_days: int,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(metric rows, error rows) for one series."""
     (tenant, product), y = item
     rows: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    failed: set[str] = set()
     n = len(y)
     for w in range(1, n_windows + 1):
         n_train = n - (n_windows - w + 1) * window_days
@@ -54,7 +62,15 @@ def _backtest_one(
         train = y.iloc[:n_train]
         actual = y.iloc[n_train : n_train + window_days].to_numpy()
         for model in models:
-            fc = fit_model(model, train).forecast(window_days)
+            if model in failed:
+                continue
+            try:
+                fc = fit_model(model, train).forecast(window_days)
+            except Exception as exc:  # one model on one series never stops the backtest
+                failed.add(model)
+                errors.append({"tenant_id": tenant, "product_id": product, "model": model, "window": w,
+                               "error": f"{type(exc).__name__}: {exc}"[:300]})
+                continue
             rows.append(
                 {
                     "tenant_id": tenant,
@@ -71,7 +87,7 @@ def _backtest_one(
                     "width_95": mean_interval_width(fc["yhat_lower_95"], fc["yhat_upper_95"]),
                 }
             )
-    return rows
+    return [r for r in rows if r["model"] not in failed], errors
 
 
 def rolling_origin_backtest(
@@ -85,7 +101,8 @@ def rolling_origin_backtest(
 ) -> pd.DataFrame:
     """Backtest every series in ``data`` (the sales mart, or series from ``series_from_sales``).
 
-    Returns one row per (tenant_id, product_id, model, window) with BACKTEST_COLUMNS.
+    Returns one row per (tenant_id, product_id, model, window) with BACKTEST_COLUMNS; a model that failed on
+    a series has no rows for it (``train_demand_forecaster`` reports those failures).
     """
     if min_train_days < 14:
         raise ValueError("min_train_days must be >= 14 (seasonal naive needs two weeks to have errors)")
@@ -98,5 +115,5 @@ def rolling_origin_backtest(
         min_train_days=min_train_days,
     )
     results = map_series(worker, list(series.items()), n_jobs=n_jobs)
-    rows = [row for series_rows in results for row in series_rows]
+    rows = [row for series_rows, _ in results for row in series_rows]
     return pd.DataFrame(rows, columns=BACKTEST_COLUMNS)

@@ -12,11 +12,21 @@ Everything is clipped at zero (Prophet is additive and can go negative on low-vo
 
 Prophet / cmdstanpy are imported inside functions: the Dagster code location imports ``ml`` and must load
 fast.
+
+Two cmdstanpy side effects are contained here (``fit_quietly``):
+- CmdStan's output CSVs go to a temporary directory removed after each fit; by default cmdstanpy keeps one
+  folder per fit under its process-wide temp dir until the process exits (thousands per training run).
+- When CmdStan's L-BFGS optimizer gives up (exit code 1), cmdstanpy logs ``Chain [1] error: code '1'
+  Operation not permitted`` at ERROR: it passes the *exit code* to ``os.strerror``, and errno 1 is EPERM.
+  Nothing was denied; Prophet then retries with Newton (its own warning says so) and only raises if that fails
+  too, which the caller handles. ``ExitCodeAsErrnoFilter`` rewrites exactly that record into a DEBUG line that
+  says what happened; every other cmdstanpy error still gets through.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -47,15 +57,48 @@ DIWALI_DATES = {
 }
 
 
+class ExitCodeAsErrnoFilter(logging.Filter):
+    """Demote cmdstanpy's "<chain> error: code '<n>' <os.strerror(n)>" record to an honest DEBUG line.
+
+    cmdstanpy (``CmdStanModel._run_cmdstan``) formats a non-zero CmdStan exit code with ``os.strerror``, so an
+    optimizer that stops with code 1 reads "Operation not permitted". The record is rewritten, not dropped:
+    it stays visible at DEBUG, and if the fit really failed cmdstanpy raises, which is reported by the caller.
+    """
+
+    MESSAGE = "%s error: code '%d' %s"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == self.MESSAGE and record.levelno >= logging.ERROR:
+            prefix, code = (record.args or ("?", "?", ""))[:2]  # type: ignore[misc]
+            record.msg = "%s: CmdStan exited with code %s (optimizer stopped; Prophet retries with Newton)"
+            record.args = (prefix, code)
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            # Handlers filter on level again; a DEBUG record only reaches those that asked for DEBUG.
+        return True
+
+
+_EXIT_CODE_FILTER = ExitCodeAsErrnoFilter()
+
+
 def _silence_prophet_logging() -> None:
     # cmdstanpy logs every chain start/stop at INFO and Prophet warns on every short series; at thousands of
     # fits per run that drowns the pipeline logs. cmdstanpy's get_logger() resets its level to DEBUG the
     # first time it runs, so run it before overriding the level.
     from cmdstanpy.utils.logging import get_logger
 
-    get_logger()
+    cmdstan_logger = get_logger()
     for name in ("cmdstanpy", "prophet", "prophet.plot"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    if _EXIT_CODE_FILTER not in cmdstan_logger.filters:
+        cmdstan_logger.addFilter(_EXIT_CODE_FILTER)
+
+
+def fit_quietly(model: Prophet, frame: pd.DataFrame) -> Prophet:
+    """``model.fit(frame)`` with CmdStan's files in a temporary directory removed afterwards (see top)."""
+    _silence_prophet_logging()
+    with tempfile.TemporaryDirectory(prefix="smartmarket_cmdstan_") as out:
+        model.fit(frame, output_dir=out)
+    return model
 
 
 def _black_friday(year: int) -> date:
@@ -119,8 +162,7 @@ def fit_prophet(
         interval_width=0.8,  # unused: intervals come from predictive samples (module docstring)
         uncertainty_samples=uncertainty_samples,
     )
-    model.fit(pd.DataFrame({"ds": idx, "y": y.to_numpy()}))
-    return model
+    return fit_quietly(model, pd.DataFrame({"ds": idx, "y": y.to_numpy()}))
 
 
 def prophet_forecast(model: Prophet, horizon: int, seed: int = SAMPLING_SEED) -> dict[str, np.ndarray]:

@@ -10,17 +10,30 @@ Rules, in order (each choice carries a human-readable ``selection_reason``):
    28-day windows a smaller gap is noise, and the baseline is cheaper, more robust and easier to explain.
    When every window had zero sales (WAPE undefined), MASE decides; when both are undefined the moving
    average is used.
+A model that failed in the backtest of a series is not a candidate for that series (the reason names it);
+when every model failed, the moving average is used.
+
+``selection_basis`` flags how much the choice can be trusted: ``backtest`` (rule 3), ``short_history``
+(rules 1-2: the simple method the history allows) or ``fallback`` (the backtest failed for every model).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ml.forecasting.data import SeriesKey
-from ml.forecasting.models import ALL_MODELS, BASELINES, MOVING_AVERAGE, PROPHET
+from ml.forecasting.models import (
+    ALL_MODELS,
+    BACKTEST,
+    BASELINES,
+    FALLBACK,
+    MOVING_AVERAGE,
+    PROPHET,
+    SHORT_HISTORY,
+)
 
 MIN_HISTORY_DAYS = 30
 PROPHET_MARGIN = 0.02
@@ -29,6 +42,7 @@ SELECTION_COLUMNS = [
     "product_id",
     "model",
     "selection_reason",
+    "selection_basis",
     "history_days",
     "n_windows",
     "wape",
@@ -84,8 +98,13 @@ def select_models(
     history_days: Mapping[SeriesKey, int],
     min_history_days: int = MIN_HISTORY_DAYS,
     prophet_margin: float = PROPHET_MARGIN,
+    failed_models: Mapping[SeriesKey, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
-    """One row per series in ``history_days``: the chosen model and why (SELECTION_COLUMNS)."""
+    """One row per series in ``history_days``: the chosen model and why (SELECTION_COLUMNS).
+
+    ``failed_models``: per series, the models whose backtest failed (``_backtest_one``'s error rows).
+    """
+    failed_models = failed_models or {}
     scores = (
         backtest.groupby(["tenant_id", "product_id", "model"], sort=False)
         .agg(wape=("wape", "mean"), mase=("mase", "mean"), n_windows=("window", "nunique"))
@@ -96,12 +115,21 @@ def select_models(
     for key, n_days in history_days.items():
         tenant, product = key
         n_days = int(n_days)
+        failed = sorted(set(failed_models.get(key, ())))
+        failed_note = f"; {', '.join(failed)} failed in the backtest and were not considered" if failed else ""
+        basis = SHORT_HISTORY
         if n_days < min_history_days:
             model = MOVING_AVERAGE
             reason = (
                 f"only {n_days} days of history (< {min_history_days} needed for a backtested choice): "
                 "moving_average baseline, Prophet not fitted"
             )
+            w = m = float("nan")
+            n_windows = 0
+        elif key not in by_series and failed:
+            model = MOVING_AVERAGE
+            basis = FALLBACK
+            reason = f"every backtested model failed ({', '.join(failed)}): moving_average baseline"
             w = m = float("nan")
             n_windows = 0
         elif key not in by_series:
@@ -115,6 +143,8 @@ def select_models(
         else:
             grp = by_series[key]
             model, reason, w, m = _choose(grp, prophet_margin)
+            reason += failed_note
+            basis = BACKTEST
             n_windows = int(grp["n_windows"].max())
         rows.append(
             {
@@ -122,6 +152,7 @@ def select_models(
                 "product_id": product,
                 "model": model,
                 "selection_reason": reason,
+                "selection_basis": basis,
                 "history_days": n_days,
                 "n_windows": n_windows,
                 "wape": w,

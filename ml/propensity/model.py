@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml.errors import InsufficientDataError
 from ml.metrics_classification import (
     best_f1_threshold,
     calibration_table,
@@ -93,7 +94,9 @@ class PropensityModel:
 
         y_arr = np.asarray(y, dtype=int)
         if len(np.unique(y_arr)) < 2:
-            raise ValueError("training labels contain a single class: nothing to learn")
+            only = int(y_arr[0]) if len(y_arr) else "-"
+            raise InsufficientDataError(
+                f"training labels contain a single class ({len(y_arr)} examples, all {only}): nothing to learn")
         hgb = HistGradientBoostingClassifier(
             learning_rate=0.1,
             max_iter=200,
@@ -142,11 +145,15 @@ def fit_base_rate(train: pd.DataFrame) -> Any:
 
 
 def out_of_fold_propensity(train: pd.DataFrame, feature_columns: list[str], random_state: int = 0) -> np.ndarray:
-    """Out-of-fold P(buy) for every training row, folds grouped by cutoff (3 folds at most)."""
+    """Out-of-fold P(buy) for every training row, folds grouped by cutoff (3 folds at most).
+
+    With per-tenant cutoffs the group is the cutoff step (the same position in time in every tenant), so a
+    fold never scores a period it trained on in another tenant either.
+    """
     from sklearn.model_selection import GroupKFold, StratifiedKFold
 
     y = train["label"].to_numpy(dtype=int)
-    groups = train["cutoff"].to_numpy()
+    groups = train["cutoff_step" if "cutoff_step" in train else "cutoff"].to_numpy()
     n_groups = len(np.unique(groups))
     if n_groups >= 2:
         splits = GroupKFold(n_splits=min(3, n_groups)).split(train, y, groups)
@@ -202,13 +209,33 @@ class PropensityResult:
         return self.metrics["test_roc_auc"]
 
 
+# Each fold of the out-of-fold threshold and of the 3-fold calibration must see both classes.
+MIN_CLASS_EXAMPLES = 20
+
+
+def require_both_classes(train: pd.DataFrame, test: pd.DataFrame, minimum: int = MIN_CLASS_EXAMPLES) -> None:
+    """InsufficientDataError (with the counts) when a class is too rare to train or the holdout has one class."""
+    pos, n = int(train["label"].sum()), len(train)
+    if min(pos, n - pos) < minimum:
+        raise InsufficientDataError(
+            f"purchase propensity: the training examples have {pos} buyers and {n - pos} non-buyers; the "
+            f"calibrated classifier needs at least {minimum} of each")
+    t_pos, t_n = int(test["label"].sum()), len(test)
+    if t_pos in (0, t_n):
+        raise InsufficientDataError(
+            f"purchase propensity: the holdout has {t_n} customers and {t_pos} of them bought: with a single "
+            "class ROC-AUC (the gate metric) is undefined")
+
+
 def fit_and_evaluate(
     dataset: PropensityDataset, *, random_state: int = 0, importance_repeats: int = 3
 ) -> PropensityResult:
     """Train the model and both baselines on the training cutoffs; evaluate everything on the holdout."""
     train, test = dataset.train, dataset.test
     if train.empty or test.empty:
-        raise ValueError(f"empty {'training' if train.empty else 'test'} set: {dataset.summary()}")
+        raise InsufficientDataError(f"purchase propensity: empty {'training' if train.empty else 'holdout'} set: "
+                                    f"{dataset.summary()}")
+    require_both_classes(train, test)
     cols = dataset.feature_columns
     y_train = train["label"].to_numpy(dtype=int)
     y_test = test["label"].to_numpy(dtype=int)

@@ -12,6 +12,17 @@ Every training function in this package follows the same recipe:
    ``data_snapshot_id``; log the model with explicit ``pip_requirements`` and register a new version;
 4. run the champion gate (``ml.registry.promote_if_better``): the current champion is re-scored on the SAME
    holdout with the same metric; ``force`` is the operator override and is recorded as such.
+
+Input that is empty or too small for a model raises ``ml.errors.InsufficientDataError`` (re-exported here)
+before anything is logged or registered: the Dagster asset turns it into a skip with the reason.
+
+The baseline rule is the same for every model: after the gate, the champion must not be worse than the
+honest baseline on this run's holdout (``TrainingOutcome.champion_not_worse_than_baseline``); a tie passes,
+because the baseline may honestly be the best model (seasonal naive chosen for every series, the random walk
+on daily gold).
+
+Nothing is left in the system temp directory: plots are kept as PNG bytes in the outcome (and as MLflow
+artifacts); a caller that wants files passes ``plot_dir``.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ import base64
 import io
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -29,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ml.errors import InsufficientDataError
 from ml.registry import PromotionDecision, configure_tracking, data_snapshot_id, ensure_experiment, git_commit
 
 if TYPE_CHECKING:
@@ -41,8 +53,14 @@ PROPENSITY = "purchase_propensity"
 GOLD = "gold_price_forecaster"
 DIAMOND = "diamond_price_regressor"
 
-# Float noise must never move the champion: a candidate has to be better by more than this.
+# Float noise must never move the champion: a candidate has to be better by more than this. The same
+# tolerance makes a champion that matches its baseline up to float noise a tie (which passes).
 SCORE_TOLERANCE = 1e-9
+
+# MLflow's limit for a tag value: a longer per-tenant as-of map is kept in the run params only.
+MAX_TAG_CHARS = 5000
+
+__all__ = ["InsufficientDataError"]  # re-exported for callers of the training functions
 
 
 @dataclass
@@ -62,30 +80,39 @@ class TrainingOutcome:
     # After the gate: who holds `champion` and its gate score on THIS holdout.
     champion_version: str | None
     champion_score: float | None
-    # The `champion_beats_baseline` check: the champion vs the honest baseline on this holdout. Usually the
-    # gate metric; propensity uses the Brier score against the base rate (a constant has no ranking, so its
-    # ROC-AUC is 0.5 by construction and says nothing).
+    # The `champion_beats_baseline` check (champion not worse than the honest baseline on this holdout).
+    # Usually the gate metric; propensity uses the Brier score against the base rate (a constant has no
+    # ranking, so its ROC-AUC is 0.5 by construction and says nothing).
     check_metric: str
     check_higher_is_better: bool
     champion_check_score: float | None
     baseline_check_score: float
     data_snapshot_id: str
-    # True where the baseline may itself be the champion's model (gold: the random walk), so matching it passes.
-    check_allows_tie: bool = False
     check_baseline_name: str = ""  # the baseline the check compares with, when not `baseline_name`
-    plots: dict[str, Path] = field(default_factory=dict)  # local PNG copies of the logged plots
+    plots: dict[str, bytes] = field(default_factory=dict)  # PNG bytes of the logged plots (small, for metadata)
+    plot_artifacts: dict[str, str] = field(default_factory=dict)  # the same plots as MLflow artifact URIs
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # tables a caller may want (forecasts...)
     notes: list[str] = field(default_factory=list)
+    # Per-item problems that did not stop the run (a series that fell back or could not be forecast).
+    warnings: list[str] = field(default_factory=list)
     wall_seconds: float = float("nan")
 
     @property
-    def champion_beats_baseline(self) -> bool:
-        champ, base = self.champion_check_score, self.baseline_check_score
-        if champ is None or math.isnan(champ) or math.isnan(base):
-            return False
-        if self.check_allows_tie and champ == base:
-            return True
-        return champ > base if self.check_higher_is_better else champ < base
+    def champion_not_worse_than_baseline(self) -> bool:
+        """The one baseline rule for every model: champion <= baseline (lower is better), ties pass."""
+        return not_worse_than(self.champion_check_score, self.baseline_check_score, self.check_higher_is_better)
+
+
+def not_worse_than(champion: float | None, baseline: float | None, higher_is_better: bool) -> bool:
+    """True when ``champion`` is at least as good as ``baseline`` (equal within SCORE_TOLERANCE passes).
+
+    An undefined score (no champion, NaN) cannot show it is not worse, so it fails.
+    """
+    if champion is None or baseline is None or math.isnan(champion) or math.isnan(baseline):
+        return False
+    if higher_is_better:
+        return champion >= baseline - SCORE_TOLERANCE
+    return champion <= baseline + SCORE_TOLERANCE
 
 
 def requirement(package: str) -> str:
@@ -153,20 +180,30 @@ def log_table(df: pd.DataFrame, artifact_file: str) -> None:
         mlflow.log_artifact(str(path), artifact_path=None if parent == "." else parent)
 
 
-def log_plot(fig: Figure, artifact_file: str, local_dir: Path) -> Path:
-    """Log a figure as a PNG artifact and keep a small local copy for Dagster metadata; returns the copy."""
+def log_plot(fig: Figure, artifact_file: str, local_dir: Path | None = None) -> bytes:
+    """Log a figure as a PNG artifact of the active run; returns a small PNG (for Dagster metadata).
+
+    ``local_dir``: also write that small PNG there (the caller owns the folder; nothing is written otherwise).
+    """
     import mlflow
 
     mlflow.log_figure(fig, artifact_file)
-    local_dir.mkdir(parents=True, exist_ok=True)
-    path = local_dir / Path(artifact_file).name
-    fig.savefig(path, format="png", dpi=60)
-    return path
+    png = figure_png(fig)
+    if local_dir is not None:
+        local_dir.mkdir(parents=True, exist_ok=True)
+        (local_dir / Path(artifact_file).name).write_bytes(png)
+    return png
 
 
-def png_data_uri(path: Path) -> str:
-    """``data:image/png;base64,...`` for embedding a plot in Markdown metadata."""
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+def artifact_uris(run_id: str, artifact_files: dict[str, str]) -> dict[str, str]:
+    """``runs:/<run_id>/<path>`` per plot name: where the full-size plots live."""
+    return {name: f"runs:/{run_id}/{path}" for name, path in artifact_files.items()}
+
+
+def png_data_uri(png: bytes | Path) -> str:
+    """``data:image/png;base64,...`` for embedding a plot in Markdown metadata (PNG bytes or a PNG file)."""
+    data = png if isinstance(png, bytes) else Path(png).read_bytes()
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 def figure_png(fig: Figure, dpi: int = 60) -> bytes:
@@ -183,17 +220,33 @@ def champion_tag(client: MlflowClient, name: str, tag: str) -> str | None:
     return None if mv is None else (mv.tags or {}).get(tag)
 
 
-def freshness_min_improvement(champion_as_of: str | None, candidate_as_of: str) -> tuple[float, str]:
+def freshness_min_improvement(
+    champion_as_of: str | Mapping[str, str] | None, candidate_as_of: str | Mapping[str, str]
+) -> tuple[float, str]:
     """Gate margin for forecasters, whose forecasts start the day after the data they were fitted on.
 
     On the same data the candidate must be strictly better (beyond float noise) to move the alias. On newer
     data a tie goes to the candidate: keeping yesterday's champion would serve forecasts from a stale origin
-    for as long as the two keep tying.
+    for as long as the two keep tying. With per-tenant as-of dates (ISO strings per tenant), the candidate is
+    newer when any tenant's as-of moved forward (or a tenant is new): that tenant's forecasts would go stale.
     """
-    if champion_as_of is not None and candidate_as_of > champion_as_of:
+    if champion_as_of is None:
+        return SCORE_TOLERANCE, "same data as the champion: the candidate must be strictly better"
+    if isinstance(candidate_as_of, Mapping) and isinstance(champion_as_of, Mapping):
+        newer = sorted(t for t, d in candidate_as_of.items() if t not in champion_as_of or d > champion_as_of[t])
+        if newer:
+            shown = ", ".join(f"{t} {champion_as_of.get(t, 'new')} -> {candidate_as_of[t]}" for t in newer[:5])
+            return -SCORE_TOLERANCE, (
+                f"candidate trained on newer data for {len(newer)} tenant(s) ({shown}): a tie promotes the "
+                "fresher model"
+            )
+        return SCORE_TOLERANCE, "same data as the champion: the candidate must be strictly better"
+    cand = max(candidate_as_of.values()) if isinstance(candidate_as_of, Mapping) else candidate_as_of
+    champ = max(champion_as_of.values()) if isinstance(champion_as_of, Mapping) else champion_as_of
+    if cand > champ:
         return -SCORE_TOLERANCE, (
-            f"candidate trained on newer data (as of {candidate_as_of}) than the champion (as of "
-            f"{champion_as_of}): a tie promotes the fresher model"
+            f"candidate trained on newer data (as of {cand}) than the champion (as of {champ}): a tie promotes "
+            "the fresher model"
         )
     return SCORE_TOLERANCE, "same data as the champion: the candidate must be strictly better"
 

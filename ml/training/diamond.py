@@ -4,11 +4,11 @@ Data: ``marts.fct_diamond_prices`` (columns renamed to the landing contract's ca
 table, x, y, z). ``ml.diamond.fit_and_evaluate_diamond`` holds out a random 20% test split; the gate metric is
 the held-out MAPE (scale-free, so big stones do not dominate) and the champion is re-scored on those rows.
 Honest baseline: the carat power law (log price on log carat) fitted on the same training rows.
+No diamonds, or fewer than ``ml.diamond.min_diamonds()``, raises ``InsufficientDataError`` (the asset skips).
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pandas as pd
 from ml.training.common import (
     DIAMOND,
     TrainingOutcome,
+    artifact_uris,
     clean_metrics,
     finish_outcome_scores,
     log_plot,
@@ -85,7 +86,6 @@ def train_diamond(
     importance = (permutation_importance_table(result.model, test, importance_repeats, random_state)
                   if importance_repeats > 0 else pd.DataFrame())
 
-    local_plots = plot_dir or Path(tempfile.mkdtemp(prefix="diamond_plots_"))
     with training_run(DIAMOND, tracking_uri, data=data, dagster_run_id=dagster_run_id) as (run, client, snapshot):
         mlflow.log_params({**result.params, "force_promotion": force, "n_rows": len(data)})
         mlflow.log_metrics(clean_metrics({**m, **lift}))
@@ -94,13 +94,15 @@ def train_diamond(
                                    {"model": "carat power law (baseline)", **baseline}])
         log_table(comparison, "tables/baseline_comparison.csv")
         pred = result.test_predictions
+        artifacts = {"residuals": "plots/residuals.png"}
         plots = {"residuals": log_plot(residuals_plot(pred["price_actual"], pred["price"], title="Diamond price",
-                                                      log_scale=True), "plots/residuals.png", local_plots)}
+                                                      log_scale=True), artifacts["residuals"], plot_dir)}
         if not importance.empty:
             log_table(importance, "tables/permutation_importance.csv")
             fig = feature_importance_plot(importance["feature"], importance["importance_mean"],
                                           importance["importance_std"], title="Permutation importance (MAPE rise)")
-            plots["feature_importance"] = log_plot(fig, "plots/feature_importance.png", local_plots)
+            artifacts["feature_importance"] = "plots/feature_importance.png"
+            plots["feature_importance"] = log_plot(fig, artifacts["feature_importance"], plot_dir)
         example = test.drop(columns=["price"]).head(5).reset_index(drop=True)
         info = log_sklearn_model(result.model, "model", example, pyfunc_predict_fn="predict",
                                  pip_requirements=pip_requirements("scikit-learn", "skops"))
@@ -117,5 +119,6 @@ def train_diamond(
         baseline_name="carat power law", champion_version=champ_version, champion_score=champ_score,
         check_metric="holdout_mape", check_higher_is_better=False, champion_check_score=champ_score,
         baseline_check_score=baseline["mape"], data_snapshot_id=snapshot, plots=plots,
+        plot_artifacts=artifact_uris(run.info.run_id, artifacts),
         frames={"holdout_predictions": result.test_predictions}, wall_seconds=time.perf_counter() - started,
     )

@@ -5,13 +5,13 @@ rolling origins and keeps the random walk unless a challenger beats it by 1%. Ho
 origin (the last ``max_horizon`` days), where the chosen model is fitted on the prices up to the origin and
 scored on MAPE over horizons 1..max_horizon and every purity. The champion is re-scored the same way with its
 own chosen model. Baseline: the random walk on the same window. On daily gold it is hard to beat and is often
-the chosen model itself, so the ``champion_beats_baseline`` check passes on a tie (the champion IS the random
-walk) and is only a warning, not an error, when a champion does worse than the random walk.
+the chosen model itself, so the ``champion_beats_baseline`` check (not worse than the baseline; a tie passes,
+as for every model) is only a warning, not an error, when a champion does worse than the random walk.
+No gold prices, or too few for one backtest origin, raises ``InsufficientDataError`` (the asset skips).
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import pandas as pd
 from ml.training.common import (
     GOLD,
     TrainingOutcome,
+    artifact_uris,
     champion_tag,
     clean_metrics,
     finish_outcome_scores,
@@ -125,7 +126,6 @@ def train_gold(
     example = GOLD_INPUT_EXAMPLE.assign(purity=[purity])
     signature = infer_signature(example, pyfunc.predict(None, example))
 
-    local_plots = plot_dir or Path(tempfile.mkdtemp(prefix="gold_plots_"))
     with training_run(GOLD, tracking_uri, data=data, dagster_run_id=dagster_run_id) as (run, client, snapshot):
         mlflow.log_params({"as_of": as_of, "chosen_model": chosen, "choice_reason": result.reason[:500],
                            "max_horizon": max_horizon, "n_origins": n_origins, "lookback_days": lookback_days,
@@ -137,7 +137,8 @@ def train_gold(
         log_table(result.summary, "tables/backtest_summary.csv")
         log_table(holdout.raw(chosen), "tables/holdout_forecasts.csv")
         log_table(result.forecast, "tables/forecast.csv")
-        plots = {"forecast_vs_actual": log_plot(_plot(holdout, chosen), "plots/forecast_vs_actual.png", local_plots)}
+        artifacts = {"forecast_vs_actual": "plots/forecast_vs_actual.png"}
+        plots = {"forecast_vs_actual": log_plot(_plot(holdout, chosen), artifacts["forecast_vs_actual"], plot_dir)}
         info = mlflow.pyfunc.log_model(name="model", python_model=pyfunc, signature=signature, input_example=example,
                                        pip_requirements=pip_requirements())
         champ_as_of = champion_tag(client, GOLD, "as_of")
@@ -156,8 +157,10 @@ def train_gold(
         higher_is_better=False, metrics=metrics, baseline_metrics=baseline, lift=lift, baseline_name="random walk",
         champion_version=champ_version, champion_score=champ_score, check_metric="holdout_mape",
         check_higher_is_better=False, champion_check_score=champ_score, baseline_check_score=rw_score,
-        data_snapshot_id=snapshot, check_allows_tie=True, plots=plots, frames={"forecast": result.forecast},
+        data_snapshot_id=snapshot, plots=plots, plot_artifacts=artifact_uris(run.info.run_id, artifacts),
+        frames={"forecast": result.forecast},
         notes=[f"chosen model: {chosen} ({result.reason})", margin_note],
+        warnings=[f"gold purity {p}: no forecaster, {why}" for p, why in result.skipped.items()],
         wall_seconds=time.perf_counter() - started,
     )
 

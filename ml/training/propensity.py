@@ -5,13 +5,18 @@ examples at several training cutoffs and holds out the latest complete 30-day la
 the holdout ROC-AUC, and the current champion is re-scored on exactly those holdout rows. Baselines on the same
 holdout: the base rate (a constant: the ``champion_beats_baseline`` check compares Brier scores with it) and the
 RFM-only logistic regression (the approach most shops start from; its ROC-AUC lift is logged and reported).
+
+Per-tenant time: ``tenant_as_of`` is each tenant's last included day (``customer_rfm.as_of_date``; default:
+its last transaction date), so each tenant's holdout is its own last complete 30 days and its training
+cutoffs step back from there. Too little data raises ``InsufficientDataError`` (the asset skips).
 """
 
 from __future__ import annotations
 
+import json
 import math
-import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +24,10 @@ import numpy as np
 import pandas as pd
 
 from ml.training.common import (
+    MAX_TAG_CHARS,
     PROPENSITY,
     TrainingOutcome,
+    artifact_uris,
     clean_metrics,
     finish_outcome_scores,
     log_plot,
@@ -46,10 +53,18 @@ def prepare_transactions(transactions: pd.DataFrame) -> pd.DataFrame:
     return data
 
 
+def exclusive_as_of(tenant_as_of: Mapping[str, Any] | None) -> dict[str, pd.Timestamp] | None:
+    """Inclusive last days per tenant (the marts' as-of) -> the first day after each (the features' cutoff)."""
+    if tenant_as_of is None:
+        return None
+    return {str(t): pd.Timestamp(d).normalize() + pd.Timedelta(days=1) for t, d in tenant_as_of.items()}
+
+
 def train_propensity(
     transactions: pd.DataFrame,
     *,
     tracking_uri: str,
+    tenant_as_of: Mapping[str, Any] | None = None,
     dagster_run_id: str | None = None,
     force: bool = False,
     horizon_days: int = 30,
@@ -68,7 +83,8 @@ def train_propensity(
 
     started = time.perf_counter()
     data = prepare_transactions(transactions)
-    dataset = build_dataset(data, horizon_days=horizon_days, max_train_cutoffs=max_train_cutoffs)
+    dataset = build_dataset(data, exclusive_as_of(tenant_as_of), horizon_days=horizon_days,
+                            max_train_cutoffs=max_train_cutoffs)
     result = fit_and_evaluate(dataset, random_state=random_state, importance_repeats=importance_repeats)
     m = result.metrics
     test = dataset.test
@@ -91,8 +107,9 @@ def train_propensity(
         champion_brier["brier"] = float(brier_score_loss(y_test, p))
         return holdout_roc_auc(model, test)
 
-    local_plots = plot_dir or Path(tempfile.mkdtemp(prefix="propensity_plots_"))
-    snapshot_frame = data.assign(as_of=dataset.as_of)
+    as_of_by_tenant = {t: (d - pd.Timedelta(days=1)).date().isoformat() for t, d in sorted(
+        dataset.tenant_as_of.items())}
+    snapshot_frame = data.assign(as_of=data["tenant_id"].map(as_of_by_tenant))
     with training_run(PROPENSITY, tracking_uri, data=snapshot_frame, dagster_run_id=dagster_run_id) as (
         run, client, snapshot,
     ):
@@ -106,18 +123,24 @@ def train_propensity(
         log_table(result.importance, "tables/permutation_importance.csv")
         log_table(result.test_predictions, "tables/holdout_predictions.csv")
         log_table(pd.DataFrame([dataset.summary()]), "tables/dataset_summary.csv")
-        plots = {"calibration": log_plot(calibration_plot(result.calibration), "plots/calibration.png", local_plots)}
+        artifacts = {"calibration": "plots/calibration.png"}
+        plots = {"calibration": log_plot(calibration_plot(result.calibration), artifacts["calibration"], plot_dir)}
         if not result.importance.empty:
             fig = feature_importance_plot(result.importance["feature"], result.importance["importance_mean"],
                                           result.importance["importance_std"],
                                           title="Permutation importance (holdout ROC-AUC drop)")
-            plots["feature_importance"] = log_plot(fig, "plots/feature_importance.png", local_plots)
+            artifacts["feature_importance"] = "plots/feature_importance.png"
+            plots["feature_importance"] = log_plot(fig, artifacts["feature_importance"], plot_dir)
         example = test[result.model.feature_columns].head(5).reset_index(drop=True)
         info = log_sklearn_model(result.model, "model", example, pyfunc_predict_fn="predict_proba",
                                  pip_requirements=pip_requirements("scikit-learn", "skops"))
-        as_of_text = dataset.as_of.date().isoformat()
-        mv = register_run_model(info.model_uri, PROPENSITY,
-                                tags={"as_of": as_of_text, "holdout_roc_auc": f"{score:.6f}"},
+        # The label window starts the day after the as-of: the tag is the last day the data covers.
+        as_of_text = (dataset.as_of - pd.Timedelta(days=1)).date().isoformat()
+        tags = {"as_of": as_of_text, "holdout_roc_auc": f"{score:.6f}"}
+        tenant_json = json.dumps(as_of_by_tenant, separators=(",", ":"))
+        if len(tenant_json) <= MAX_TAG_CHARS:
+            tags["as_of_by_tenant"] = tenant_json
+        mv = register_run_model(info.model_uri, PROPENSITY, tags=tags,
                                 data_snapshot=snapshot, git_sha=git_commit())
         decision = promote_if_better(PROPENSITY, mv, score, higher_is_better=True, min_improvement=MIN_IMPROVEMENT,
                                      force=force, scorer=scorer, client=client, run_id=run.info.run_id)
@@ -134,9 +157,9 @@ def train_propensity(
         champion_version=champ_version, champion_score=champ_score,
         check_metric="holdout_brier", check_higher_is_better=False, champion_check_score=champ_brier,
         baseline_check_score=float(m["base_rate_test_brier"]), data_snapshot_id=snapshot,
-        check_baseline_name="base rate", plots=plots,
+        check_baseline_name="base rate", plots=plots, plot_artifacts=artifact_uris(run.info.run_id, artifacts),
         frames={"holdout_predictions": result.test_predictions},
-        notes=[f"as of {as_of_text}; holdout = customers at cutoff {dataset.test_cutoff.date()}, "
-               f"label window {horizon_days} days"],
+        notes=[f"as-of per tenant (last day of data): {as_of_by_tenant}; holdout = each tenant's customers at "
+               f"its cutoff (as-of minus {horizon_days - 1} days), label window {horizon_days} days"],
         wall_seconds=time.perf_counter() - started,
     )

@@ -165,3 +165,27 @@ def test_residual_and_forecast_figures_render(result):
         buf = io.BytesIO()
         f.savefig(buf, format="png")
         assert buf.getvalue()[:4] == b"\x89PNG"
+
+
+# ------------------------------------------------------------------ too little data: skipped, not failed
+
+
+def test_no_or_too_few_diamonds_is_insufficient_data_with_the_numbers():
+    from ml.diamond import min_diamonds
+    from ml.errors import InsufficientDataError
+
+    with pytest.raises(InsufficientDataError, match="no rows"):
+        fit_and_evaluate_diamond(make_diamonds().iloc[:0])
+    needed = min_diamonds()
+    with pytest.raises(InsufficientDataError, match=rf"{needed - 1} priced diamonds; need at least {needed}"):
+        fit_and_evaluate_diamond(make_diamonds(needed - 1))
+    fit_and_evaluate_diamond(make_diamonds(needed))  # the stated minimum is enough
+
+
+def test_bad_input_is_still_a_plain_error_not_a_skip():
+    from ml.errors import InsufficientDataError
+
+    bad = make_diamonds(200).assign(color="Q")
+    with pytest.raises(ValueError, match="color") as err:
+        fit_and_evaluate_diamond(bad)
+    assert not isinstance(err.value, InsufficientDataError)

@@ -178,3 +178,33 @@ def test_gold_pyfunc_class_unpickles_in_a_fresh_process(result):
         "assert type(m).__name__ == 'GoldPriceForecastModel' and len(out) == 5"
     )
     subprocess.run([sys.executable, "-c", code], input=payload, check=True)
+
+
+# ------------------------------------------------------------------ too little data: skipped, not failed
+
+
+def test_no_gold_prices_is_insufficient_data_not_a_crash():
+    from ml.errors import InsufficientDataError
+
+    silver_only = _prices(200)
+    silver_only = silver_only[silver_only["metal"] == "silver"]
+    with pytest.raises(InsufficientDataError, match="no gold prices"):
+        forecast_gold_prices(silver_only)
+    with pytest.raises(InsufficientDataError, match="no gold prices"):
+        forecast_gold_prices(silver_only.iloc[:0])
+
+
+def test_too_short_a_history_says_how_much_is_needed():
+    from ml.errors import InsufficientDataError
+
+    with pytest.raises(InsufficientDataError, match=r"at least 120 calendar days.*999: 60 days"):
+        forecast_gold_prices(_prices(60))
+
+
+def test_a_purity_with_two_prices_does_not_stop_the_others():
+    prices = _prices(400)
+    lone = prices[prices["purity"] == 999].head(2).assign(purity=585)
+    out = forecast_gold_prices(pd.concat([prices, lone], ignore_index=True), n_origins=3)
+    assert set(out.params) == {"999", "916", "750"}
+    assert set(out.forecast["purity"]) == {"999", "916", "750"}
+    assert out.skipped == {"585": "only 2 day(s) of prices (at least 3 needed)"}

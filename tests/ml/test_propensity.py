@@ -382,3 +382,90 @@ def test_calibration_and_importance_figures_render(result):
     fig2 = feature_importance_plot(imp["feature"], imp["importance_mean"], imp["importance_std"], top=5)
     labels = [t.get_text() for t in fig2.axes[0].get_yticklabels()]
     assert len(labels) == 5 and labels[-1] == imp["feature"].iloc[0]  # largest bar on top
+
+
+# ------------------------------------------------------------------ per-tenant as-of
+
+
+@pytest.fixture(scope="module")
+def staggered(synthetic):
+    """t2's uploads stop three weeks before t1's (a shop that sends its data late)."""
+    tx, as_of = synthetic
+    t2_end = as_of - pd.Timedelta(days=22)  # t2's last day of data
+    keep = (tx["tenant_id"] == "t1") | (tx["transaction_date"] <= t2_end)
+    return tx[keep].reset_index(drop=True), as_of, t2_end
+
+
+def test_each_tenant_is_held_out_at_its_own_as_of(staggered):
+    tx, as_of, t2_end = staggered
+    ds = build_dataset(tx, max_train_cutoffs=3)
+    t1_end = tx.loc[tx["tenant_id"] == "t1", "transaction_date"].max()
+    assert ds.tenant_as_of == {"t1": t1_end + pd.Timedelta(days=1), "t2": t2_end + pd.Timedelta(days=1)}
+    cut2 = t2_end + pd.Timedelta(days=1) - pd.Timedelta(days=30)
+    assert ds.tenant_test_cutoffs["t2"] == cut2
+    t2_test = ds.test[ds.test["tenant_id"] == "t2"]
+    assert set(t2_test["cutoff"]) == {cut2}
+    # t2's labels look at t2's own last 30 days: buyers in that window are positives (not "no data = no buy")
+    window = tx[(tx["tenant_id"] == "t2") & (tx["transaction_date"] >= cut2) & ~tx["is_return"]
+                & tx["customer_id"].notna()]
+    assert set(t2_test.loc[t2_test["label"] == 1, "customer_id"]) == set(window["customer_id"]) & set(
+        t2_test["customer_id"])
+    assert t2_test["label"].mean() > 0.5 * ds.test[ds.test["tenant_id"] == "t1"]["label"].mean()
+    # t2's training cutoffs step back from t2's holdout, not from t1's
+    t2_train_cutoffs = sorted(set(ds.train.loc[ds.train["tenant_id"] == "t2", "cutoff"]))
+    assert t2_train_cutoffs[-1] == cut2 - pd.Timedelta(days=30)
+    assert set(ds.train.loc[ds.train["tenant_id"] == "t2", "cutoff_step"]) == {1, 2, 3}
+    # the mapping form (customer_rfm's as-of + 1 day) gives exactly the same dataset
+    same = build_dataset(tx, dict(ds.tenant_as_of), max_train_cutoffs=3)
+    pdt.assert_frame_equal(same.test, ds.test)
+    pdt.assert_frame_equal(same.train, ds.train)
+
+
+def test_customers_are_scored_at_their_own_tenants_as_of(staggered, result):
+    tx, as_of, t2_end = staggered
+    cutoffs = {"t1": as_of, "t2": t2_end + pd.Timedelta(days=1)}
+    scores = score_customers(tx, result.model, cutoffs)
+    got = scores.groupby("tenant_id")["as_of_date"].unique()
+    assert list(got["t1"]) == [as_of.date()] and list(got["t2"]) == [cutoffs["t2"].date()]
+    t2 = tx[tx["tenant_id"] == "t2"]
+    feats = build_features(t2, cutoffs["t2"])
+    np.testing.assert_allclose(scores[scores["tenant_id"] == "t2"]["propensity_30d"],
+                               result.model.predict_proba(feats)[:, 1])
+    only_t1 = score_customers(tx, result.model, {"t1": as_of})  # tenants not in the mapping are not scored
+    assert set(only_t1["tenant_id"]) == {"t1"}
+
+
+def test_score_table_as_of_date_is_the_marts_as_of_per_tenant(staggered, result):
+    from ml.training.scoring import score_propensity
+
+    tx, as_of, t2_end = staggered
+    rfm_as_of = {"t1": (as_of - pd.Timedelta(days=1)).date(), "t2": t2_end.date()}
+    out = score_propensity(result.model, tx, rfm_as_of, "7").frame
+    assert out.groupby("tenant_id")["as_of_date"].first().to_dict() == rfm_as_of
+    assert set(out["model_version"]) == {"7"}
+
+
+# ------------------------------------------------------------------ too little data: skipped, not failed
+
+
+def test_no_known_customers_is_insufficient_data(synthetic):
+    from ml.errors import InsufficientDataError
+
+    tx, _ = synthetic
+    with pytest.raises(InsufficientDataError, match="no transactions with a customer_id"):
+        build_dataset(tx.assign(customer_id=None))
+    with pytest.raises(InsufficientDataError, match="not enough history"):
+        build_dataset(tx, START + pd.Timedelta(days=100))
+
+
+def test_a_holdout_with_a_single_class_is_insufficient_data(dataset):
+    from dataclasses import replace
+
+    from ml.errors import InsufficientDataError
+
+    all_bought = replace(dataset, test=dataset.test.assign(label=1))
+    with pytest.raises(InsufficientDataError, match=r"the holdout has \d+ customers and \d+ of them bought"):
+        fit_and_evaluate(all_bought)
+    few = replace(dataset, train=dataset.train.assign(label=(np.arange(len(dataset.train)) < 5).astype(int)))
+    with pytest.raises(InsufficientDataError, match="5 buyers"):
+        fit_and_evaluate(few)
