@@ -359,7 +359,9 @@ def test_every_size_preset_carries_the_merchant_shapes():
         assert [t.tenant_id for t in specs if t.ends_days_early >= 28], name
         assert all(t.has_inventory for t in specs if t.ends_days_early), "a sales-only tenant is a separate shape"
         for t in specs:
-            assert min(t.new_product_ages) < 7 and max(t.new_product_ages) < 28, (name, t.tenant_id)
+            days = [age + 1 for age in t.new_product_ages]  # days of history, launch and last day included
+            assert min(days) < 7 and any(7 <= n < 28 for n in days), (name, t.tenant_id)
+            assert any(28 < n < 28 + 7 for n in days), "under a week of history before a 28-day holdout cut"
             assert t.prehistory_returners > 0, (name, t.tenant_id)
 
 
@@ -384,9 +386,10 @@ def test_new_products_are_first_sold_on_their_launch_date_with_short_histories(s
         assert (dt.date.fromisoformat(tenant["end_date"]) - launch).days == row.days_before_end, key
         assert dt.date.fromisoformat(tenant["last_transaction_date"]) == last_line[row.tenant_id]
         assert row.history_days == (last_line[row.tenant_id] - launch).days + 1, key
-    # In every tenant some series are shorter than a week and all are shorter than a 28-day holdout.
-    lengths = new.groupby("tenant_id")["history_days"]
-    assert (lengths.min() < 7).all() and (lengths.max() < 28).all()
+    # In every tenant some series are shorter than a week, some shorter than a 28-day holdout, and one has
+    # under a week of history before that holdout's cut.
+    for tenant, days in new.groupby("tenant_id")["history_days"]:
+        assert days.min() < 7 and days.between(7, 27).any() and days.between(29, 34).any(), tenant
 
     demand = pd.read_parquet(out / "ground_truth" / "demand.parquet")
     demand = demand.merge(new[["tenant_id", "product_id", "launch_date"]], on=["tenant_id", "product_id"])
@@ -483,8 +486,10 @@ def test_returns_of_goods_bought_before_the_data_leave_some_customers_net_negati
     assert {c["tenant_id"] for c in shapes["net_negative_customers"] if c["has_purchases"]} == set(report.tenants)
 
     customers = pd.read_parquet(out / "ground_truth" / "customers.parquet").set_index(["tenant_id", "customer_id"])
-    flagged = customers[customers["prehistory_return_date"].notna()]
-    assert set(flagged.index) == set(zip(returners["tenant_id"], returners["customer_id"], strict=True))
+    flagged = customers["prehistory_return_date"].dropna().dt.date
+    assert flagged.to_dict() == {
+        (r.tenant_id, r.customer_id): dt.date.fromisoformat(r.return_date) for r in returners.itertuples()
+    }
     truth_net = customers["net_amount"].loc[net.index]
     np.testing.assert_allclose(truth_net.to_numpy(), net.to_numpy(), atol=0.005)
     assert (customers["net_amount"].drop(net.index) == 0).all(), "customers without lines have no value"
@@ -517,5 +522,5 @@ def test_command_line_entry_point(tmp_path, capsys):
     assert main(["--size", "tiny", "--seed", "3", "--out", str(tmp_path), "--defect-rate", "0.02"]) == 0
     printed = capsys.readouterr().out
     assert "transactions: grocer_01" in printed and "defects: duplicate_rows=" in printed
-    assert "shapes: sales-only kiosk_01; ends early jeweller_01 (last day 2025-11-26); 16 new products" in printed
+    assert "shapes: sales-only kiosk_01; ends early jeweller_01 (last day 2025-11-26); 20 new products" in printed
     assert (tmp_path / "landing" / "transactions" / "fashion_01_2025Q4.csv").exists()

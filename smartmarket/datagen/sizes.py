@@ -12,9 +12,9 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-# Days before a tenant's last day on which its new products are launched (first sold): two series
-# shorter than a week, all four shorter than a 28-day holdout.
-NEW_PRODUCT_AGES = (2, 5, 10, 20)
+# Days before a tenant's last day on which its new products are launched (first sold): two series shorter
+# than a week, four shorter than a 28-day holdout, and one with only two days before that holdout's cut.
+NEW_PRODUCT_AGES = (2, 5, 10, 20, 30)
 # A shop that closed for a month or sends its batches late: its data stops this many days early.
 EARLY_END_DAYS = 35
 
