@@ -2,6 +2,7 @@
 
     smartmarket generate --size tiny --out data
     smartmarket ingest [--kind transactions ...]
+    smartmarket api-key create --tenant jeweller_01     (or --tenant '*' for every tenant)
 
 Ingestion prints the accounting of every file and exits 1 when a file was rejected or rows were
 quarantined, so it can gate a shell pipeline.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from smartmarket.contracts import KINDS
 
@@ -36,6 +38,21 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0 if clean else 1
 
 
+def _api_key(args: argparse.Namespace) -> int:
+    from smartmarket.api_keys import append_key, keys_file
+
+    path = Path(args.keys_file).expanduser().resolve() if args.keys_file else keys_file()
+    try:
+        key = append_key(path, args.tenant)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    scope = "every tenant" if args.tenant.strip() == "*" else f"tenant {args.tenant.strip()}"
+    print(f"New API key for {scope} (shown once; only its sha256 is stored, in {path}):")
+    print(key)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smartmarket", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     ingest = sub.add_parser("ingest", help="ingest new files from the landing zone into the warehouse")
     ingest.add_argument("--kind", action="append", choices=KINDS, help="only this kind (repeatable)")
     ingest.add_argument("--tenants", help="comma-separated allow-list; other tenants are quarantined")
+    api_key = sub.add_parser("api-key", help="manage prediction API keys")
+    api_key_sub = api_key.add_subparsers(dest="api_key_command", required=True)
+    create = api_key_sub.add_parser(
+        "create", help="create a key, append its hash to the keys file and print the key once")
+    create.add_argument("--tenant", required=True, help="the tenant_id the key may read, or '*' for every tenant")
+    create.add_argument("--keys-file", help="default: SMARTMARKET_API_KEYS_FILE, else <data dir>/api_keys.txt")
     args, rest = parser.parse_known_args(argv)
     if args.command == "generate":
         from smartmarket.datagen.__main__ import main as generate_main
@@ -52,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return generate_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "api-key":
+        return _api_key(args)
     return _ingest(args)
 
 
