@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from serving import errors
 from serving.auth import KeyStore
 from serving.config import ServingConfig, load_config
 from serving.models import ModelManager
 from serving.routes import customers, demand, health, meta, predict
+from serving.routes.common import reject_unknown_query
 from serving.snapshots import SnapshotManager
 
 DESCRIPTION = """
@@ -53,7 +54,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
             models.stop()
             snapshots.stop()
 
-    app = FastAPI(title="SmartMarket API", version=_version(), description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="SmartMarket API", version=_version(), description=DESCRIPTION, lifespan=lifespan,
+                  dependencies=[Depends(reject_unknown_query)])
     app.state.config = config
     app.state.keys = KeyStore(config.keys_file)
     app.state.snapshots = snapshots

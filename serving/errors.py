@@ -86,13 +86,23 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = validation_problems(exc)
+        broken = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+        if broken:
+            why = (broken[0].get("ctx") or {}).get("error", "not JSON")
+            return envelope(422, "invalid_request", f"the request body is not valid JSON ({why}): send a JSON "
+                            "object with 'Content-Type: application/json'", {"errors": problems})
         shown = "; ".join(f"{p['location']}: {p['message']}" for p in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         return envelope(422, "invalid_request", f"fix the request: {shown}{more}", {"errors": problems})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 400: "bad_request"}
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (not UTF-8, not JSON): a request to fix, like the rest.
+            return envelope(422, "invalid_request", "the request body could not be read: send a JSON object, "
+                            "UTF-8 encoded, with 'Content-Type: application/json'",
+                            {"errors": [{"location": "body", "message": str(exc.detail), "input": None}]})
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = "no such route: see /docs for the API"
@@ -104,6 +114,12 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return envelope(500, "internal_error", "the server failed to answer this request; it has been logged",
                         {"type": type(exc).__name__})
+
+
+def json_error(description: str) -> dict[str, Any]:
+    """An error response documented as JSON even on a route whose success is another media type (CSV)."""
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

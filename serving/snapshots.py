@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,10 @@ class Snapshot:
     @property
     def published_at(self) -> datetime | None:
         value = self.meta.get("published_at")
-        return value if isinstance(value, datetime) else None
+        if not isinstance(value, datetime):
+            return None
+        # Stored as naive UTC (both engines); clients get an RFC 3339 time with its offset.
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     def meta_json(self, key: str) -> Any:
         try:
@@ -343,7 +346,7 @@ class SnapshotManager:
             self.error = f"cannot look for a published snapshot: {type(exc).__name__}: {exc}"
             return
         finally:
-            self.last_check = datetime.now()
+            self.last_check = datetime.now(UTC)
         if stamp is None:
             self.error = self._missing_message()
             return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
@@ -77,3 +77,29 @@ def tenant(who: Caller, snap: PinnedSnapshot, tenant_id: TenantParam = None) -> 
 
 
 CallerTenant = Annotated[TenantInfo, Depends(tenant)]
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {f.alias for f in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+_ALLOWED_QUERY: dict[int, set[str]] = {}
+
+
+def reject_unknown_query(request: Request) -> None:
+    """A misspelt parameter (``?segmnt=Loyal``) is a 422 naming it, not a silently unfiltered answer."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    allowed = _ALLOWED_QUERY.get(id(route))
+    if allowed is None:
+        allowed = _ALLOWED_QUERY[id(route)] = _query_names(dependant)
+    unknown = sorted({k for k in request.query_params if k not in allowed})
+    if unknown:
+        takes = ", ".join(sorted(allowed)) or "no query parameters"
+        raise invalid(f"unknown query parameter(s) {', '.join(repr(u) for u in unknown)}; this route takes: {takes}",
+                      unknown=unknown, allowed=sorted(allowed))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
 from serving.csv_export import csv_lines
-from serving.errors import ERROR_RESPONSES, NOT_FOUND, invalid, not_found
+from serving.errors import ERROR_RESPONSES, NOT_FOUND, invalid, json_error, not_found
 from serving.routes.common import CallerTenant, PinnedSnapshot, clean_id
 from serving.schemas import (
     MAX_OFFSET,
@@ -148,7 +148,9 @@ class CSVResponse(StreamingResponse):
 @router.get("/export/customers.csv", response_class=CSVResponse,
             summary="All matching customers as CSV (streamed; formula-like text cells neutralised)",
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
-                             "description": "CSV with a header row; the X-Snapshot-Id header names the snapshot."}})
+                             "description": "CSV with a header row; the X-Snapshot-Id header names the snapshot."},
+                       **{code: json_error(spec["description"]) for code, spec in {**ERROR_RESPONSES,
+                                                                                 **NOT_FOUND}.items()}})
 def export_customers(t: CallerTenant, snap: PinnedSnapshot, segment: SegmentParam = None,
                      churn_risk_level: ChurnParam = None) -> CSVResponse:
     where, params = _filters(t, segment, churn_risk_level)
