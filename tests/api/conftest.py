@@ -61,6 +61,12 @@ class Pipeline:
 def api_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     import dagster as dg
 
+    reuse = os.environ.get("SMARTMARKET_TEST_API_PIPELINE_DIR", "").strip()
+    if reuse:
+        # Local iteration only: the data dir of an earlier run of this fixture, with this code (the tests treat
+        # it as read-only). Never set in CI.
+        yield Pipeline(Path(reuse), None)
+        return
     data_dir = tmp_path_factory.mktemp("api_pipeline") / "data"
     mp = pytest.MonkeyPatch()
     mp.setenv("SMARTMARKET_DATA_DIR", str(data_dir))
@@ -196,6 +202,14 @@ def api(api_pipeline: Pipeline, keys: Keys, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="session")
 def snapshot_id(api_pipeline: Pipeline) -> str:
+    if api_pipeline.result is None:  # a reused data dir: the id it published
+        import duckdb
+
+        con = duckdb.connect(str(api_pipeline.snapshot), read_only=True)
+        try:
+            return str(con.execute("select snapshot_id from snapshot_meta").fetchone()[0])
+        finally:
+            con.close()
     events = [e for e in api_pipeline.result.get_asset_materialization_events()
               if e.asset_key.to_user_string() == "serving/snapshot"]
     assert len(events) == 1, "the pipeline run did not publish a snapshot"

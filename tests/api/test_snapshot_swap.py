@@ -66,7 +66,9 @@ def swap(api_pipeline: Pipeline, keys: Keys, tmp_path_factory: pytest.TempPathFa
     a_dir = warehouse_copy(api_pipeline, base / "a")
     b_dir = warehouse_copy(api_pipeline, base / "b")
     make_snapshot_b(b_dir)
-    server = ApiServer(d.data_dir, keys.file, d.mlflow_db, base / "api.log").start()
+    # These tests read customers only: an empty registry lets the server start without loading any model.
+    (base / "no_models").mkdir()
+    server = ApiServer(d.data_dir, keys.file, base / "no_models" / "mlflow.db", base / "api.log").start()
     yield server, d, a_dir, b_dir, features_of(api_pipeline.snapshot)
     server.stop()
 
