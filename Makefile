@@ -8,7 +8,7 @@ export GX_ANALYTICS_ENABLED := false
 export MLFLOW_ENABLE_TELEMETRY := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install prepare demo test test-fast lint ui bench clean
+.PHONY: install prepare demo serve test test-fast lint ui bench clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -26,6 +26,10 @@ prepare: install
 
 demo: prepare
 	$(VENV_BIN)/python -m orchestration.demo $(DEMO_ARGS)
+
+# The prediction and data API on what the last pipeline run published (port SMARTMARKET_API_PORT, default 8000).
+serve: install
+	$(VENV_BIN)/python -m serving $(SERVE_ARGS)
 
 test: prepare
 	$(VENV_BIN)/pytest -q

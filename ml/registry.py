@@ -35,6 +35,16 @@ MODEL_NAMES: tuple[str, ...] = (
     "diamond_price_regressor",
 )
 CHAMPION_ALIAS = "champion"
+# Headline metrics per registered model, as logged by ml.training (MLflow run metrics of a version's run):
+# what the demo summary prints and what the API's /v1/models reports.
+HEADLINE_METRICS: dict[str, list[str]] = {
+    "demand_forecaster": ["holdout_wape", "baseline_holdout_wape", "wape_reduction_vs_seasonal_naive",
+                          "holdout_coverage_80"],
+    "purchase_propensity": ["headline_roc_auc", "rfm_test_roc_auc", "headline_brier", "base_rate_test_brier"],
+    "gold_price_forecaster": ["holdout_mape", "baseline_holdout_mape", "holdout_coverage_80"],
+    "diamond_price_regressor": ["test_mape", "baseline_test_mape", "interval_coverage", "test_r2",
+                                "test_mape_four_cs", "interval_coverage_four_cs"],
+}
 # packages whose classes we allow skops to rebuild when loading our own sklearn-flavour models
 _TRUSTED_TYPE_ROOTS = ("ml", "sklearn", "numpy", "scipy")
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration import automation, ingest, ml, quality, transform
+from orchestration import automation, ingest, ml, quality, serving, transform
 from orchestration.resources import WarehouseResource
 
 defs = dg.Definitions.merge(
@@ -10,6 +10,7 @@ defs = dg.Definitions.merge(
     transform.defs,
     ml.defs,
     quality.defs,
+    serving.defs,
     automation.defs,
     dg.Definitions(resources={"warehouse": WarehouseResource(), "dbt": transform.dbt_resource()}),
 )

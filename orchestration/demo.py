@@ -99,20 +99,10 @@ def summarize(result: "object") -> RunSummary:
     return summary
 
 
-# Headline metrics per registered model, as logged by ml.training (MLflow run metrics of the champion's run).
-HEADLINE_METRICS = {
-    "demand_forecaster": ["holdout_wape", "baseline_holdout_wape", "wape_reduction_vs_seasonal_naive",
-                          "holdout_coverage_80"],
-    "purchase_propensity": ["headline_roc_auc", "rfm_test_roc_auc", "headline_brier", "base_rate_test_brier"],
-    "gold_price_forecaster": ["holdout_mape", "baseline_holdout_mape", "holdout_coverage_80"],
-    "diamond_price_regressor": ["test_mape", "baseline_test_mape", "interval_coverage", "test_r2"],
-}
-
-
 def model_summary(settings: Settings) -> list[str]:
     """One line per registered model: champion version, how it got there, headline metrics (from MLflow)."""
     try:
-        from ml.registry import MODEL_NAMES, champion_version, configure_tracking
+        from ml.registry import HEADLINE_METRICS, MODEL_NAMES, champion_version, configure_tracking
 
         client = configure_tracking(settings.mlflow_tracking_uri)
     except Exception as exc:  # the summary must never hide the run's own outcome

@@ -4,6 +4,7 @@
     smartmarket ingest [--kind transactions ...]
     smartmarket held [--kind transactions] [--all]
     smartmarket release --kind transactions [--tenant shop_a] [--batch "2026-01-15 02:00:00"]
+    smartmarket api-key create --tenant jeweller_01     (or --tenant '*' for every tenant)
 
 Ingestion prints the accounting of every file and exits 1 when a file was rejected or rows were
 quarantined, so it can gate a shell pipeline. `held` lists the batches the raw checks held back from
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from smartmarket.contracts import KINDS
 
@@ -90,6 +92,21 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _api_key(args: argparse.Namespace) -> int:
+    from smartmarket.api_keys import append_key, keys_file
+
+    path = Path(args.keys_file).expanduser().resolve() if args.keys_file else keys_file()
+    try:
+        key = append_key(path, args.tenant)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    scope = "every tenant" if args.tenant.strip() == "*" else f"tenant {args.tenant.strip()}"
+    print(f"New API key for {scope} (shown once; only its sha256 is stored, in {path}):")
+    print(key)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smartmarket", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     rel.add_argument("--kind", choices=KINDS, required=True)
     rel.add_argument("--tenant", help="only this tenant (default: every held tenant of the kind)")
     rel.add_argument("--batch", help="only this batch (its ingestion time, as `smartmarket held` prints it)")
+    api_key = sub.add_parser("api-key", help="manage prediction API keys")
+    api_key_sub = api_key.add_subparsers(dest="api_key_command", required=True)
+    create = api_key_sub.add_parser(
+        "create", help="create a key, append its hash to the keys file and print the key once")
+    create.add_argument("--tenant", required=True, help="the tenant_id the key may read, or '*' for every tenant")
+    create.add_argument("--keys-file", help="default: SMARTMARKET_API_KEYS_FILE, else <data dir>/api_keys.txt")
     args, rest = parser.parse_known_args(argv)
     if args.command == "generate":
         from smartmarket.datagen.__main__ import main as generate_main
@@ -113,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         return generate_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "api-key":
+        return _api_key(args)
     return {"ingest": _ingest, "held": _held, "release": _release}[args.command](args)
 
 

@@ -25,7 +25,7 @@ COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 def test_compose_file_is_consistent_with_the_code() -> None:
     compose = yaml.safe_load(COMPOSE.read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "mlflow", "dagster-webserver", "dagster-daemon"}
+    assert set(services) == {"postgres", "mlflow", "dagster-webserver", "dagster-daemon", "api"}
     app_env = services["dagster-webserver"]["environment"]
     assert app_env == services["dagster-daemon"]["environment"]
     assert app_env["SMARTMARKET_WAREHOUSE"] == "postgres"
