@@ -88,7 +88,9 @@ def quarantine_rule(kind: str, files: pd.DataFrame, loaded: pd.DataFrame, quaran
             unexpected_count=len(empty), examples=empty["source_file"].head(MAX_EXAMPLES).tolist()))
     for r in rejected[~rejected["source_file"].isin(empty["source_file"])].itertuples(index=False):
         owners = sorted(quarantined.loc[quarantined["_source_file"] == r.source_file, "tenant_id"].dropna().unique())
-        why = f"file {r.source_file} rejected whole: {r.message}"
+        # the log message already starts with the file name
+        detail = str(r.message).removeprefix(f"{r.source_file}: ")
+        why = f"file {r.source_file} rejected whole: {detail}"
         if owners:
             failures.extend(Failure(expectation="no_rejected_files", columns=[], severity="critical",
                                     message=f"tenant {t}: {why}", unexpected_count=1, examples=[r.source_file],

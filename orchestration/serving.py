@@ -14,7 +14,7 @@ import dagster as dg
 from orchestration.ingest import WAREHOUSE_TAGS
 from orchestration.ml import FORECASTS_KEY, SCORES_KEY, TRANSACTION_SQL, read_frame
 from orchestration.resources import WarehouseResource
-from orchestration.transform import dbt_models
+from orchestration.transform import dbt_branches
 
 SERVING_GROUP = "serving"
 SNAPSHOT_KEY = dg.AssetKey(["serving", "snapshot"])
@@ -28,7 +28,7 @@ DBT_SOURCES = [
 
 
 def snapshot_deps() -> list[dg.AssetKey]:
-    defined = set(dbt_models.keys)
+    defined = {key for branch in dbt_branches.values() for key in branch.keys}
     return [dg.AssetKey(list(k)) for k in DBT_SOURCES if dg.AssetKey(list(k)) in defined] + [FORECASTS_KEY,
                                                                                                SCORES_KEY]
 
