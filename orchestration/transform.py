@@ -6,6 +6,7 @@ Keys follow the warehouse layout: sources are `raw/<table>` (the ingestion asset
 
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -24,6 +25,7 @@ from dagster_dbt import (
 from orchestration.ingest import DAILY_FRESHNESS, WAREHOUSE_TAGS
 from orchestration.resources import WarehouseResource
 from smartmarket.config import DBT_PROJECT_DIR
+from smartmarket.dbt_partial_parse import keep_partial_parse, restore_partial_parse
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -92,9 +94,16 @@ def build_dbt_branch(branch: str, select: str, exclude: str | None = None) -> dg
     )
     def _dbt_branch(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                     warehouse: WarehouseResource) -> Iterator[Any]:
+        settings = warehouse.settings()
         # profiles.yml reads the warehouse location from SMARTMARKET_* variables derived from settings.
-        os.environ.update(warehouse.settings().dbt_env())
-        yield from dbt.cli(["build"], context=context).stream()
+        os.environ.update(settings.dbt_env())
+        # one target directory per invocation, under the data dir like every other dbt run of this project
+        target = settings.data_dir / "dbt" / "dagster" / f"{context.run.run_id[:8]}-{branch}"
+        restore_partial_parse(settings, target)
+        yield from dbt.cli(["build"], context=context, target_path=target).stream()
+        keep_partial_parse(settings, target)
+        # compiled SQL stays behind only for a failed build (stream() raised before this line)
+        shutil.rmtree(target, ignore_errors=True)
 
     return _dbt_branch
 

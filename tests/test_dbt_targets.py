@@ -25,6 +25,7 @@ from tests.dbt_support import (
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 MARTS = {
+    "dim_tenants": ["tenant_id"],
     "customer_rfm": ["tenant_id", "customer_id"],
     "rfm_segment_summary": ["tenant_id", "segment"],
     "fct_daily_product_sales": ["tenant_id", "product_id", "sales_date"],
@@ -42,14 +43,19 @@ DAYS = 365
 
 
 def make_data(seed: int = 7) -> dict[str, pd.DataFrame]:
-    """A few thousand deterministic rows: 4 tenants, walk-ins, returns, odd cents, stock, prices."""
+    """A few thousand deterministic rows: 4 tenants, walk-ins, returns, odd cents, stock, prices.
+
+    Tenants end on different days (shop_c's uploads stop 45 days early), one tenant sends only stock, and one
+    customer returned more than they bought: each as-of and scoring rule runs on both engines.
+    """
     rng = np.random.default_rng(seed)
     lines = []
     for t, tenant in enumerate(["shop_a", "shop_b", "shop_c", "default"]):
         n_customers, n_products = 40 + 15 * t, 12 + 3 * t
         prices = np.round(rng.uniform(0.5, 400, n_products), 2)
+        span = DAYS - 45 if tenant == "shop_c" else DAYS
         for i in range(700 + 150 * t):
-            day = START + timedelta(days=int(rng.integers(0, DAYS)))
+            day = START + timedelta(days=int(rng.integers(0, span)))
             ts = datetime(day.year, day.month, day.day, int(rng.integers(8, 21)), int(rng.integers(0, 60)))
             customer = None if rng.random() < 0.15 else f"C{int(rng.integers(0, n_customers)):03d}"
             for _ in range(int(rng.integers(1, 4))):
@@ -68,10 +74,16 @@ def make_data(seed: int = 7) -> dict[str, pd.DataFrame]:
                     "quantity": qty, "unit_price": float(prices[p]), "amount": amount,
                     "payment_method": str(rng.choice(["cash", "card"])), "currency": "EUR",
                 })
+    # returns of goods bought before the data starts: net value below zero
+    for n, qty in enumerate([1, -4]):
+        lines.append({"tenant_id": "shop_a", "invoice_id": f"shop_a-NEG{n}", "transaction_ts": datetime(2024, 3, 1 + n),
+                      "customer_id": "C999", "product_id": "P000", "product_name": None, "category": None,
+                      "quantity": qty, "unit_price": 12.5, "amount": None, "payment_method": "card",
+                      "currency": "EUR"})
     transactions = pd.DataFrame(lines)
 
     stock = []
-    for tenant in ["shop_a", "shop_b", "shop_c"]:
+    for tenant in ["shop_a", "shop_b", "shop_c", "stock_only"]:
         for p in range(10):
             on_hand = int(rng.integers(5, 50))
             for week in range(0, DAYS + 14, 7):  # some snapshots after the last sale: ignored
@@ -176,3 +188,11 @@ def test_marts_identical_on_duckdb_and_postgres(tmp_path):
                                 "where n_quotes = 2 group by source")
         n_requoted = len(_duplicate_quotes(data["metal_prices"]))
         assert picked.to_dict("records") == [{"source": "feed2", "n": n_requoted}]
+
+        # the data really exercises per-tenant as-of dates and net returns (else the comparison proves less)
+        as_of = pg_wh.query_df("select tenant_id, as_of_date from marts.dim_tenants")
+        assert as_of["as_of_date"].nunique() >= 2, as_of
+        stock = pg_wh.query_df("select as_of_source from intermediate.int_inventory_as_of "
+                               "where tenant_id = 'stock_only'")
+        assert stock["as_of_source"].tolist() == ["last_snapshot"]
+        assert pg_wh.scalar("select count(*) from marts.customer_rfm where has_net_returns") >= 1
