@@ -50,7 +50,7 @@ def ml_runs(tmp_path_factory: pytest.TempPathFactory):
         run_config={"ops": {DIAMOND_OP: {"config": {"force_promotion": True}}}},
     )
     settings = load_settings()
-    yield {"first": first, "again": again, "forced": forced, "settings": settings}
+    yield {"first": first, "again": again, "forced": forced, "settings": settings, "instance": instance}
     mp.undo()
 
 
@@ -89,6 +89,16 @@ def test_first_run_trains_registers_and_scores(ml_runs) -> None:
 
 
 @pytest.mark.slow
+def test_demand_training_reports_progress_in_the_dagster_log(ml_runs) -> None:
+    logs = [e for e in ml_runs["instance"].all_logs(ml_runs["first"].run_id) if e.step_key == "ml__demand_forecaster"]
+    lines = [e.user_message for e in logs]
+    fit = [m for m in lines if m.startswith("demand: backtest, select and fit at the holdout cut")]
+    assert fit and "series/s" in fit[0] and "left" in fit[0], lines[:20]
+    assert any("done," in m for m in fit)
+    assert any(m.startswith("demand: refit the chosen models on the full history") for m in lines)
+
+
+@pytest.mark.slow
 def test_score_tables_are_populated_and_their_checks_pass(ml_runs) -> None:
     first = ml_runs["first"]
     wh = Warehouse(ml_runs["settings"])
@@ -96,7 +106,14 @@ def test_score_tables_are_populated_and_their_checks_pass(ml_runs) -> None:
     scores = wh.query_df("select * from ml.customer_propensity_scores")
     rfm = wh.query_df("select tenant_id, customer_id from marts.customer_rfm")
     assert len(forecasts) > 0 and forecasts.groupby(["tenant_id", "product_id"]).size().eq(30).all()
-    assert {"days_until_stockout", "stockout_probability", "reorder_by_date", "model_version"} <= set(forecasts)
+    assert {"days_until_stockout", "stockout_probability", "reorder_by_date", "model_version",
+            "selection_basis"} <= set(forecasts)
+    assert set(forecasts["selection_basis"]) <= {"backtest", "short_history", "fallback"}
+    # Each tenant's forecasts start the day after its own last sales date.
+    sales_end = wh.query_df("select tenant_id, max(sales_date) as d from marts.fct_daily_product_sales group by 1")
+    origin = forecasts.groupby("tenant_id")["forecast_origin"].min()
+    assert {str(t): str(d)[:10] for t, d in origin.items()} == {
+        str(t): str(d)[:10] for t, d in zip(sales_end["tenant_id"], sales_end["d"], strict=True)}
     assert (forecasts["yhat"] >= 0).all() and set(forecasts["model_version"]) == {"1"}
     assert len(scores) == len(rfm) and scores["propensity_30d"].between(0, 1).all()
     checks = {(c.asset_key.to_user_string(), c.check_name): c for c in first.get_asset_check_evaluations()}

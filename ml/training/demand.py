@@ -308,6 +308,7 @@ def train_demand(
                                     "ingested for any tenant): nothing to forecast")
     tenant_as_of = tenant_last_dates(data)
     as_of = max(tenant_as_of.values())
+    say(f"demand: building daily series from {len(data):,} rows (holdout cut and full history per tenant)")
     holdout = DemandHoldout(data, tenant_as_of, holdout_days)
     _require_holdout_series(data, holdout)
     say(f"demand: {len(holdout.full):,} product series in {len(tenant_as_of)} tenant(s); as-of per tenant "

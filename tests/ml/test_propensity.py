@@ -397,7 +397,7 @@ def staggered(synthetic):
 
 
 def test_each_tenant_is_held_out_at_its_own_as_of(staggered):
-    tx, as_of, t2_end = staggered
+    tx, _, t2_end = staggered
     ds = build_dataset(tx, max_train_cutoffs=3)
     t1_end = tx.loc[tx["tenant_id"] == "t1", "transaction_date"].max()
     assert ds.tenant_as_of == {"t1": t1_end + pd.Timedelta(days=1), "t2": t2_end + pd.Timedelta(days=1)}
