@@ -63,8 +63,11 @@ def test_four_cs_model_prices_honestly_and_keeps_its_coverage() -> None:
 
 
 def test_the_interval_never_narrows_when_dimensions_add_nothing() -> None:
-    model = DiamondPriceModel().fit(diamonds(1500, seed=4, depth_effect=0.0))
-    assert model.four_cs_conformal_q_ >= model.conformal_q_
+    # Dimensions carry nothing here; on this seed the four-C model's own calibration quantile comes out just
+    # below the full model's (0.168 vs 0.175, split noise). Reporting that would call the four Cs alone more
+    # certain than all the measurements: the published quantile is the full model's instead.
+    model = DiamondPriceModel().fit(diamonds(1500, seed=9, depth_effect=0.0))
+    assert model.four_cs_conformal_q_ == model.conformal_q_
 
 
 def test_quote_rejects_what_predict_rejects(model: DiamondPriceModel) -> None:

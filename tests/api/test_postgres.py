@@ -126,7 +126,22 @@ def test_postgres_publications_swap_in_one_transaction_under_load(pg_api, keys: 
                 except Exception as exc:
                     errors.append(repr(exc))
 
+    observed: list[tuple[str, int]] = []
+
+    def raw_reader() -> None:
+        # Outside the API: whatever schema the pointer names must already hold every table.
+        import psycopg
+
+        with psycopg.connect(pg.postgres.conninfo, autocommit=True) as con:
+            while not stop.is_set():
+                schema = con.execute("select schema_name from serving.published_snapshots "
+                                     "order by published_at desc limit 1").fetchone()[0]
+                n = con.execute("select count(*) from information_schema.tables where table_schema = %s",
+                                (schema,)).fetchone()[0]
+                observed.append((schema, n))
+
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(3)]
+    threads.append(threading.Thread(target=raw_reader, daemon=True))
     for t in threads:
         t.start()
     try:
@@ -144,6 +159,9 @@ def test_postgres_publications_swap_in_one_transaction_under_load(pg_api, keys: 
     assert errors == []
     assert set(seen) <= {f"pg-{i}" for i in range(5)} and len(set(seen)) >= 3
     wh = Warehouse(pg)
+    complete = int(wh.scalar("select count(*) from information_schema.tables where table_schema = 'serving_pg_4'"))
+    assert len({s for s, _ in observed}) >= 3
+    assert {n for _, n in observed} == {complete}, "a reader saw a snapshot schema before all its tables"
     assert [s for s, _ in published_postgres_snapshots(wh)] == ["pg-4", "pg-3", "pg-2"]
     schemas = set(wh.query_df("select schema_name from information_schema.schemata where schema_name like "
                               "'serving\\_%'")["schema_name"])
