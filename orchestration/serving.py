@@ -35,7 +35,7 @@ def snapshot_deps() -> list[dg.AssetKey]:
 
 @dg.asset(
     key=SNAPSHOT_KEY, group_name=SERVING_GROUP, deps=snapshot_deps(), op_tags=WAREHOUSE_TAGS,
-    kinds={"python", "duckdb"},
+    kinds={"python"},
     description="The serving snapshot the API reads: per tenant customer RFM + churn + propensity, segment "
                 "summary, products with sales metrics, inventory position and demand forecasts (intervals, "
                 "stock-out risk), metal price history, point-in-time customer features, and snapshot_meta "
