@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 JW = "jeweller_01"
 SOURCES = ["marts.customer_rfm", "marts.rfm_segment_summary", "marts.product_sales_metrics",
            "marts.inventory_position", "marts.dim_products", "marts.fct_metal_prices_daily", "ml.demand_forecasts",
-           "ml.customer_propensity_scores", "intermediate.int_customer_invoices"]
+           "ml.customer_propensity_scores", "intermediate.int_customer_invoices", "marts.dim_tenants"]
 
 
 def pg_type(duck: str) -> str:
